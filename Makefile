@@ -1,0 +1,28 @@
+# The README's commands. Everything runs from a fresh clone: the first target that needs
+# the virtualenv creates it.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+EMULATOR_PORT ?= 8765
+
+.PHONY: run test
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+## Bring the studio up on embedded defaults: web + worker + gateway emulator.
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --no-input -v0
+	$(PY) manage.py seed_demo
+	@echo "Bria Studio is starting on http://127.0.0.1:$(PORT)/  (gateway emulator on :$(EMULATOR_PORT); Ctrl-C stops all)"
+	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) \
+	PIXAZO_BASE_URL=$${PIXAZO_BASE_URL:-http://127.0.0.1:$(EMULATOR_PORT)} \
+	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} \
+	PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
+
+## The whole test suite (SQLite unless DATABASE_URL is set).
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)

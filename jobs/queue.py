@@ -1,0 +1,22 @@
+"""Enqueueing that keeps the queue and the database in step.
+
+With django-q2's ORM broker the task row is written inside the caller's transaction,
+which makes the queue an outbox: the task exists if and only if the job does. Redis
+cannot join a database transaction, so there the task is sent on commit, and the
+sweeper re-enqueues jobs whose task was lost in between.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+
+def uses_orm_broker():
+    return "orm" in settings.Q_CLUSTER
+
+
+def enqueue(func, *args, **kwargs):
+    if uses_orm_broker():
+        async_task(func, *args, **kwargs)
+    else:
+        transaction.on_commit(lambda: async_task(func, *args, **kwargs))

@@ -1,0 +1,254 @@
+"""django-q2 tasks. Each takes ids, reloads its rows and is safe to run twice: django-q2
+delivers at least once."""
+
+import logging
+import secrets
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import mail_admins
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from jobs import params as job_params
+from jobs.gateway import GatewayError, OutOfBalance, PixazoClient, SubmitOutcomeUnknown
+from jobs.models import Job, Lease, Status, hash_token
+from jobs.transitions import apply_status, fail_before_gateway
+from studio.library.media import signed_media_url
+from studio.library.models import Asset, BadImage
+
+logger = logging.getLogger(__name__)
+
+POLLER_LEASE = "status-poller"
+POLLER_RUN_SECONDS = 50
+# A submit whose answer was lost stays "submitting" this long, waiting for its webhook
+# to bring the request_id home, before the sweeper gives up on it (without charge).
+SUBMIT_UNCERTAIN_AFTER = timedelta(minutes=10)
+# A job whose submit task has not claimed it by then lost its task (Redis broker).
+PENDING_LOST_AFTER = timedelta(minutes=5)
+MAX_FETCH_ATTEMPTS = 10
+
+
+def webhooks_enabled():
+    if not settings.PIXAZO_WEBHOOKS:
+        return False
+    return settings.PUBLIC_BASE_URL.startswith("https://") or settings.PIXAZO_ALLOW_HTTP_WEBHOOKS
+
+
+def webhook_url(job, token):
+    return settings.PUBLIC_BASE_URL + reverse("pixazo_webhook", args=[job.code, token])
+
+
+def next_poll_at(job, now=None):
+    """Poll every 5 s, 10 s once the job is a minute old; with webhooks on, polling is
+    only a safety net: every 30 s, then every minute."""
+    now = now or timezone.now()
+    age = now - (job.submitted_at or now)
+    if webhooks_enabled():
+        delay = 30 if age < timedelta(minutes=5) else 60
+    else:
+        delay = 5 if age < timedelta(minutes=1) else 10
+    return now + timedelta(seconds=delay * (1 + min(job.poll_failures, 5)))
+
+
+# -- submit -------------------------------------------------------------------------
+
+
+def submit_job(job_id):
+    token = secrets.token_urlsafe(32)
+    # The claim is committed before the POST: a second delivery of this task finds the
+    # job no longer pending and does nothing, so the gateway is never paid twice.
+    claimed = Job.objects.filter(pk=job_id, submission=Job.Submission.PENDING, status=Status.QUEUED).update(
+        submission=Job.Submission.SUBMITTING, webhook_token_hash=hash_token(token), updated_at=timezone.now()
+    )
+    if not claimed:
+        return "already claimed"
+    job = Job.objects.select_related("source_asset").get(pk=job_id)
+    try:
+        with PixazoClient() as client:
+            submitted = client.submit(
+                job.model, gateway_payload(job),
+                webhook_url=webhook_url(job, token) if webhooks_enabled() else None,
+                webhook_mode=settings.PIXAZO_WEBHOOK_MODE,
+            )
+    except SubmitOutcomeUnknown:
+        logger.warning("job %s: submit answer lost; waiting for its webhook or the sweeper", job.code)
+        return "outcome unknown"
+    except OutOfBalance as exc:
+        mail_admins("Pixazo gateway account is out of balance", f"Job {job.code} was refused: {exc}")
+        logger.critical("gateway account out of balance: %s", exc)
+        fail_before_gateway(job_id, Status.ERROR, "The studio's gateway account is out of balance; staff have been "
+                                                  "alerted. You were not charged.")
+        return "out of balance"
+    except GatewayError as exc:
+        if exc.permanent:
+            fail_before_gateway(job_id, Status.FAILED, f"The gateway refused this job: {exc}")
+        else:
+            fail_before_gateway(job_id, Status.ERROR, f"The gateway was unavailable: {exc}. You were not charged.")
+        return "refused"
+    accept(job, submitted.request_id)
+    return "accepted"
+
+
+def gateway_payload(job):
+    if job.model == Job.Model.FIBO:
+        return job_params.fibo_payload(job.params)
+    image_url = job.params.get("image_url") or signed_media_url(job.source_asset)
+    return job_params.rmbg_payload(image_url)
+
+
+def accept(job, request_id):
+    now = timezone.now()
+    job.submitted_at = now
+    Job.objects.filter(pk=job.pk, request_id__isnull=True).update(
+        request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now,
+        next_poll_at=next_poll_at(job, now), updated_at=now,
+    )
+    kick_poller()
+
+
+# -- status -------------------------------------------------------------------------
+
+
+def refresh_job(job_id):
+    """Ask the gateway, under our own key, where the job stands, and apply it. A webhook
+    only triggers this: money moves on what the status endpoint confirms."""
+    job = Job.objects.get(pk=job_id)
+    if not job.request_id or not job.is_live:
+        return "nothing to do"
+    with PixazoClient() as client:
+        return poll_once(client, job)
+
+
+def poll_once(client, job):
+    try:
+        status = client.status(job.request_id)
+    except GatewayError as exc:
+        logger.warning("job %s: status check failed: %s", job.code, exc)
+        Job.objects.filter(pk=job.pk).update(poll_failures=job.poll_failures + 1,
+                                             next_poll_at=next_poll_at(job))
+        return "status unavailable"
+    if status.status == Status.COMPLETED:
+        fetch_outputs(job.pk, status.media_urls, client=client)
+        apply_status(job.pk, Status.COMPLETED, media_urls=status.media_urls)
+    elif status.status in (Status.FAILED, Status.ERROR):
+        apply_status(job.pk, status.status, error=status.error or "The gateway gave no reason.")
+    else:
+        apply_status(job.pk, status.status)
+        Job.objects.filter(pk=job.pk).in_flight().update(poll_failures=0, next_poll_at=next_poll_at(job))
+    return status.status
+
+
+def fetch_outputs(job_id, media_urls, client=None):
+    """Copy the outputs into the studio's storage, once: a slot already filled (by a
+    concurrent webhook refresh, say) is skipped, and a lost insert race is discarded."""
+    job = Job.objects.select_related("team", "created_by").get(pk=job_id)
+    if job.outputs_fetched:
+        return
+    if not media_urls:
+        _record_fetch(job, error="The gateway reported no output for this job.")
+        return
+    owns_client = client is None
+    client = client or PixazoClient()
+    done = set(job.assets.filter(role=Asset.Role.OUTPUT).values_list("index", flat=True))
+    try:
+        for index, url in enumerate(media_urls):
+            if index not in done:
+                data, _ = client.download(url)
+                _store_output(job, index, data)
+    except (GatewayError, BadImage) as exc:
+        logger.warning("job %s: output download failed: %s", job.code, exc)
+        if isinstance(exc, BadImage) or exc.permanent or job.fetch_attempts + 1 >= MAX_FETCH_ATTEMPTS:
+            _record_fetch(job, error=f"The image could not be copied to the studio: {exc}")
+        else:
+            Job.objects.filter(pk=job.pk).update(fetch_attempts=F("fetch_attempts") + 1)
+        return
+    finally:
+        if owns_client:
+            client.close()
+    _record_fetch(job)
+
+
+def _store_output(job, index, data):
+    asset = Asset.from_bytes(data, team=job.team, role=Asset.Role.OUTPUT, job=job, index=index,
+                             created_by=job.created_by)
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        asset.file.delete(save=False)
+        asset.thumbnail.delete(save=False)
+
+
+def _record_fetch(job, error=""):
+    """The fetch is over: the outputs are in storage, or `error` says why they are not."""
+    changes = {"output_error": error[:300]} if error else {"outputs_fetched": True}
+    Job.objects.filter(pk=job.pk).update(**changes, updated_at=timezone.now())
+
+
+# -- the status poller --------------------------------------------------------------
+
+
+def acquire_lease(name, holder, seconds):
+    now = timezone.now()
+    Lease.objects.get_or_create(name=name, defaults={"expires_at": now})
+    return bool(Lease.objects.filter(name=name, expires_at__lte=now).update(
+        holder=holder, expires_at=now + timedelta(seconds=seconds)))
+
+
+def release_lease(name, holder):
+    Lease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now())
+
+
+def kick_poller():
+    """Start the poller unless one is running; cheap to call after every submit."""
+    if not Lease.objects.filter(name=POLLER_LEASE, expires_at__gt=timezone.now()).exists():
+        async_task("jobs.tasks.poll_in_flight")
+
+
+def poll_in_flight(max_seconds=POLLER_RUN_SECONDS):
+    """One worker polls every job that is due, once a second, for up to `max_seconds`,
+    then hands over to a fresh task while jobs remain in flight. django-q2 cannot delay
+    a task by seconds; this loop gives the 5–10 s cadence without one task per poll."""
+    holder = secrets.token_hex(8)
+    if not acquire_lease(POLLER_LEASE, holder, max_seconds + 30):
+        return "another poller is running"
+    try:
+        with PixazoClient() as client:
+            deadline = time.monotonic() + max_seconds
+            while time.monotonic() < deadline and _accepted_in_flight().exists():
+                for job in Job.objects.due_for_poll().order_by("next_poll_at")[:100]:
+                    poll_once(client, job)
+                time.sleep(1)
+    finally:
+        release_lease(POLLER_LEASE, holder)
+    if _accepted_in_flight().exists():
+        async_task("jobs.tasks.poll_in_flight")
+    return "done"
+
+
+def _accepted_in_flight():
+    return Job.objects.in_flight().filter(submission=Job.Submission.ACCEPTED)
+
+
+# -- the sweeper (a django-q2 schedule, every minute) -------------------------------
+
+
+def sweep():
+    """Settle what the fast paths left behind."""
+    now = timezone.now()
+    for job_id in Job.objects.filter(submission=Job.Submission.PENDING,
+                                     created_at__lt=now - PENDING_LOST_AFTER).values_list("pk", flat=True):
+        async_task("jobs.tasks.submit_job", job_id)
+    uncertain = Job.objects.in_flight().filter(submission=Job.Submission.SUBMITTING, updated_at__lt=now - SUBMIT_UNCERTAIN_AFTER)
+    for job_id in uncertain.values_list("pk", flat=True):
+        fail_before_gateway(job_id, Status.ERROR, "The gateway never confirmed this job. You were not charged.")
+    unfetched = Job.objects.filter(status=Status.COMPLETED, outputs_fetched=False, output_error="")
+    for job in unfetched:
+        fetch_outputs(job.pk, job.media_urls)
+    if _accepted_in_flight().exists():
+        kick_poller()

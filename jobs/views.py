@@ -1,0 +1,143 @@
+"""The studio page: the two forms and the live job cards."""
+
+import uuid
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from jobs import actions
+from jobs.forms import FiboForm, RmbgForm
+from jobs.models import Job
+from studio.accounts.access import member_required
+from studio.billing.money import InsufficientFunds, price_of
+from studio.library.models import BadImage
+
+CARDS_ON_PAGE = 30
+
+
+def get_job_for_member(request, code):
+    return get_object_or_404(Job.objects.with_card_data(), code=code, team=request.team)
+
+
+def _page_context(request, fibo_form=None, rmbg_form=None):
+    return {
+        "fibo_form": fibo_form or FiboForm(),
+        "rmbg_form": rmbg_form or RmbgForm(),
+        "jobs": Job.objects.for_team(request.team).with_card_data().order_by("-created_at")[:CARDS_ON_PAGE],
+        "fibo_price": price_of(Job.Model.FIBO),
+        "rmbg_price": price_of(Job.Model.RMBG),
+    }
+
+
+@require_GET
+@member_required
+def studio(request):
+    return render(request, "jobs/studio.html", _page_context(request))
+
+
+def _started(request, job):
+    """The new card, prepended to the list; plain POSTs go back to the page."""
+    if not request.htmx:
+        return redirect("studio")
+    job = get_job_for_member(request, job.code)
+    request.team.wallet.refresh_from_db()
+    response = render(request, "jobs/studio.html#new-card", {"job": job})
+    response["HX-Trigger"] = "job-started"
+    return response
+
+
+def _invalid(request, form, partial):
+    """The form again, with its errors next to the fields; nothing was created."""
+    if not request.htmx:
+        kwargs = {"fibo_form": form} if partial == "fibo-form" else {"rmbg_form": form}
+        return render(request, "jobs/studio.html", _page_context(request, **kwargs), status=400)
+    context = {"fibo_form": form, "rmbg_form": form, "fibo_price": price_of("fibo"), "rmbg_price": price_of("rmbg")}
+    response = render(request, f"jobs/studio.html#{partial}", context, status=200)
+    return reswap(retarget(response, f"#{partial}"), "outerHTML")
+
+
+@require_POST
+@member_required
+def start_fibo(request):
+    form = FiboForm(request.POST)
+    if form.is_valid():
+        try:
+            return _started(request, actions.start_fibo(request.membership, form.job_params()))
+        except InsufficientFunds as exc:
+            form.add_error(None, str(exc))
+    return _invalid(request, form, "fibo-form")
+
+
+@require_POST
+@member_required
+def start_rmbg(request):
+    form = RmbgForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            if form.cleaned_data["image"]:
+                job = actions.start_rmbg_from_upload(request.membership, form.cleaned_data["image"].read())
+            else:
+                job = actions.start_rmbg_from_url(request.membership, form.cleaned_data["image_url"])
+            return _started(request, job)
+        except (InsufficientFunds, BadImage) as exc:
+            form.add_error(None, str(exc))
+    return _invalid(request, form, "rmbg-form")
+
+
+@require_POST
+@member_required
+def remove_background(request, code):
+    """RMBG on a finished card's image, from the studio's own copy."""
+    job = get_job_for_member(request, code)
+    asset = next(iter(job.outputs), None)
+    if asset is None:
+        messages.error(request, "This job has no finished image yet.")
+        return _refresh_or_redirect(request)
+    try:
+        return _started(request, actions.start_rmbg_from_asset(request.membership, asset))
+    except InsufficientFunds as exc:
+        messages.error(request, str(exc))
+        return _refresh_or_redirect(request)
+
+
+def _refresh_or_redirect(request):
+    if request.htmx:
+        response = render(request, "jobs/studio.html#flash", {})
+        return reswap(retarget(response, "#flash"), "outerHTML")
+    return redirect("studio")
+
+
+@require_GET
+@member_required
+def card(request, code):
+    return render(request, "jobs/studio.html#card", {"job": get_job_for_member(request, code)})
+
+
+@require_GET
+@member_required
+def card_updates(request):
+    """One poll for the whole page: the page sends `code:version` for each live card and
+    gets back, as out-of-band swaps, only the cards that changed (and the wallet)."""
+    known = {}
+    for value in request.GET.getlist("live")[:CARDS_ON_PAGE * 2]:
+        code, _, version = value.partition(":")
+        known[code] = version
+    jobs = Job.objects.for_team(request.team).with_card_data().filter(code__in=_valid_uuids(known))
+    changed = [job for job in jobs if job.version != known[str(job.code)]]
+    if not changed:
+        return HttpResponse(status=204)
+    return render(request, "jobs/studio.html#updates", {"changed": changed})
+
+
+def _valid_uuids(values):
+    valid = []
+    for value in values:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    return valid
+

@@ -1,0 +1,84 @@
+"""The gateway's callbacks. Each job has its own URL carrying an unguessable token; the
+gateway signs nothing, so a callback is only a hint: it wakes the job at once, and the
+refresh task confirms the status with the gateway under the studio's own key before
+anything (money included) moves."""
+
+import json
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_q.tasks import async_task
+
+from jobs.models import Job, Status, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 64 * 1024
+
+
+def _answer(status, message):
+    return JsonResponse({"ok": status < 300, "message": message}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def pixazo_webhook(request, code, token):
+    job = Job.objects.filter(code=code).first()
+    if job is None or not job.webhook_token_matches(token):
+        return _answer(404, "Unknown webhook.")
+    if len(request.body) > MAX_WEBHOOK_BYTES:
+        return _answer(413, "Payload too large.")
+    payload = _parse(request.body)
+    if payload is None:
+        return _answer(400, "Expected a JSON status body with request_id and status.")
+    if job.request_id and payload["request_id"] != job.request_id:
+        return _answer(400, "request_id does not belong to this job.")
+    if not job.request_id:
+        _adopt_request_id(job, payload["request_id"])
+    if _record(job, payload) and job.is_live:
+        async_task("jobs.tasks.refresh_job", job.pk)
+    return _answer(200, "Received.")
+
+
+def _parse(body):
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    if not isinstance(payload.get("request_id"), str) or payload.get("status") not in Status.values:
+        return None
+    return payload
+
+
+def _adopt_request_id(job, request_id):
+    """The submit's answer was lost, but the gateway took the job: its callback brings
+    the request_id home, so the job can be followed (and charged) normally."""
+    now = timezone.now()
+    try:
+        adopted = Job.objects.filter(pk=job.pk, request_id__isnull=True, submission=Job.Submission.SUBMITTING).update(
+            request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now, next_poll_at=now, updated_at=now
+        )
+    except IntegrityError:
+        adopted = 0
+    if adopted:
+        logger.warning("job %s: request_id recovered from its webhook", job.code)
+        job.refresh_from_db()
+
+
+def _record(job, payload):
+    """True the first time the gateway reports this status for this job; a duplicate
+    delivery is counted and otherwise ignored."""
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(job=job, status=payload["status"], payload=payload)
+        return True
+    except IntegrityError:
+        WebhookDelivery.objects.filter(job=job, status=payload["status"]).update(duplicates=F("duplicates") + 1)
+        return False

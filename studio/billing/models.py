@@ -1,0 +1,99 @@
+"""The wallet and its append-only ledger. Amounts are integer micro-dollars
+($1 = 1_000_000): exact, and cheap to sum in SQL."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+MICROS_PER_DOLLAR = 1_000_000
+
+
+def format_micros(micros):
+    """$0.058 style: as many decimals as the amount needs, at least two."""
+    dollars = Decimal(micros) / MICROS_PER_DOLLAR
+    text = f"{dollars:.6f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.ljust(2, '0')}"
+
+
+def dollars_to_micros(amount):
+    """Decimal dollars → micro-dollars; refuses fractions of a micro-dollar."""
+    micros = Decimal(amount) * MICROS_PER_DOLLAR
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{amount} has more than six decimal places")
+    return int(micros)
+
+
+class Wallet(models.Model):
+    """The team's money. `balance` is what the team owns; `held` is the part reserved for
+    jobs in flight; `available` is what a new job may hold. Both are cached sums of the
+    ledger, written only by studio.billing.money under a row lock."""
+
+    team = models.OneToOneField("accounts.Team", models.CASCADE, related_name="wallet")
+    balance = models.BigIntegerField(default=0)
+    held = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(held__gte=0), name="held_not_negative"),
+            models.CheckConstraint(condition=models.Q(balance__gte=models.F("held")), name="no_overdraft"),
+        ]
+
+    def __str__(self):
+        return f"wallet of {self.team}"
+
+    @property
+    def available(self):
+        return self.balance - self.held
+
+    @property
+    def balance_display(self):
+        return format_micros(self.balance)
+
+    @property
+    def held_display(self):
+        return format_micros(self.held)
+
+    @property
+    def available_display(self):
+        return format_micros(self.available)
+
+
+class Entry(models.Model):
+    class Kind(models.TextChoices):
+        TOPUP = "topup", "Top-up"
+        BONUS = "bonus", "Bonus"
+        HOLD = "hold", "Hold"
+        CAPTURE = "capture", "Capture"
+        RELEASE = "release", "Release"
+        ADJUSTMENT = "adjustment", "Adjustment"
+
+    team = models.ForeignKey("accounts.Team", models.PROTECT, related_name="ledger")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    job = models.ForeignKey("jobs.Job", models.PROTECT, null=True, blank=True, related_name="ledger")
+    # Signed effects of this entry on the wallet's balance and held amount.
+    balance_delta = models.BigIntegerField()
+    held_delta = models.BigIntegerField(default=0)
+    balance_after = models.BigIntegerField()
+    held_after = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    memo = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.balance_delta:+}/{self.held_delta:+} for {self.team}"
+
+    def save(self, *args, **kwargs):
+        # Append-only: a row, once written, is never changed.
+        if self.pk is not None:
+            raise ValueError("ledger entries are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("ledger entries are append-only")

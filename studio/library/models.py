@@ -1,0 +1,97 @@
+"""Images in the studio's own storage: every job output and every uploaded RMBG input."""
+
+import hashlib
+import io
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import models
+from PIL import Image, UnidentifiedImageError
+
+THUMBNAIL_SIZE = (384, 384)
+
+
+class BadImage(ValueError):
+    """Raised for bytes that are not an image we accept; the message is for the user."""
+
+
+def _asset_path(asset, filename):
+    return f"teams/{asset.team.code}/{asset.code}/{filename}"
+
+
+class Asset(models.Model):
+    class Role(models.TextChoices):
+        INPUT = "input", "Input"
+        OUTPUT = "output", "Output"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="assets")
+    job = models.ForeignKey("jobs.Job", models.CASCADE, null=True, blank=True, related_name="assets")
+    role = models.CharField(max_length=6, choices=Role.choices)
+    # Position among the job's outputs (the gateway returns a list of media URLs).
+    index = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(upload_to=_asset_path, max_length=300)
+    thumbnail = models.FileField(upload_to=_asset_path, max_length=300)
+    media_type = models.CharField(max_length=50)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "role", "index"], condition=models.Q(job__isnull=False), name="one_asset_per_job_slot"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.role} {self.code}"
+
+    @classmethod
+    def from_bytes(cls, data, *, team, role, job=None, index=0, created_by=None):
+        """Check the bytes really are an image, make its thumbnail and build the (unsaved)
+        asset. Files are written to storage when the asset is saved."""
+        image = open_image(data)
+        asset = cls(
+            team=team, job=job, role=role, index=index, created_by=created_by,
+            media_type=Image.MIME.get(image.format, "application/octet-stream"),
+            width=image.width, height=image.height,
+            size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+        )
+        extension = (image.format or "bin").lower().replace("jpeg", "jpg")
+        asset.file.save(f"image.{extension}", ContentFile(data), save=False)
+        asset.thumbnail.save("thumb.webp", ContentFile(make_thumbnail(image)), save=False)
+        return asset
+
+
+def open_image(data):
+    """Decode enough of `data` to trust it; refuse what is not an image, truncated, or a
+    decompression bomb."""
+    if len(data) > settings.UPLOAD_MAX_BYTES:
+        raise BadImage(f"The image is larger than {settings.UPLOAD_MAX_BYTES // (1024 * 1024)} MB.")
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > settings.UPLOAD_MAX_PIXELS:
+            raise BadImage("The image has too many pixels.")
+        image.load()
+    except BadImage:
+        raise
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+        raise BadImage("The file is not a readable PNG, JPEG or WebP image.") from None
+    if image.format not in ("PNG", "JPEG", "WEBP"):
+        raise BadImage("Only PNG, JPEG and WebP images are accepted.")
+    return image
+
+
+def make_thumbnail(image):
+    thumb = image.copy()
+    thumb.thumbnail(THUMBNAIL_SIZE)
+    if thumb.mode not in ("RGB", "RGBA"):
+        thumb = thumb.convert("RGBA")
+    out = io.BytesIO()
+    thumb.save(out, "WEBP", quality=82)
+    return out.getvalue()

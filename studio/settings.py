@@ -1,0 +1,253 @@
+"""Bria Studio settings.
+
+Everything an operator can change comes from an environment variable read through the
+small typed helpers below. A bad value stops start-up with ImproperlyConfigured naming
+the variable, so a typo never turns into a half-working studio.
+"""
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_str(name, default=""):
+    return os.environ.get(name, default)
+
+
+def env_bool(name, default):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def env_int(name, default, minimum=None):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_url(name, default, schemes=("http", "https")):
+    raw = os.environ.get(name) or default
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.netloc:
+        allowed = " or ".join(schemes)
+        raise ImproperlyConfigured(f"{name} must be a {allowed} URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+
+# Where the gateway (and people following share links) reach the studio. Webhook URLs
+# and the image URLs handed to RMBG are built from it.
+PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("https://") else []
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "studio.accounts",
+    "studio.billing",
+    "studio.library",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.accounts.context_processors.current_team",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "studio.wsgi.application"
+
+# Database: SQLite in WAL mode by default; PostgreSQL (or anything dj-database-url
+# knows) through DATABASE_URL.
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from None
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "studio.sqlite3")),
+            "OPTIONS": {
+                # The queue (django-q2's ORM broker), the web process and the webhook
+                # receiver all write to this file. WAL lets readers run beside a writer;
+                # IMMEDIATE transactions take the write lock up front, so two writers
+                # wait on the busy timeout instead of failing with "database is locked"
+                # when a read transaction tries to upgrade.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL;"
+                    "PRAGMA synchronous=NORMAL;"
+                    "PRAGMA busy_timeout=30000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+            "TEST": {"NAME": str(VAR_DIR / "test-studio.sqlite3")},
+        }
+    }
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The task queue: django-q2 on the database by default, on Redis through REDIS_URL.
+REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))
+Q_CLUSTER = {
+    "name": "studio",
+    "workers": env_int("Q_WORKERS", 4, minimum=1),
+    # timeout < retry, so a task is never handed to a second worker while the first
+    # one is still allowed to run it.
+    "timeout": 90,
+    "retry": 120,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "save_limit": 500,
+    "catch_up": False,
+    "poll": 0.1,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "studio"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Private media: images live in storage and are only ever served through the studio's
+# own access-checked views (never a public /media/ URL).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-public/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+UPLOAD_MAX_PIXELS = 40_000_000
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+ADMINS = [("Studio staff", a.strip()) for a in env_str("STAFF_ALERT_EMAILS").split(",") if a.strip()]
+
+# The Pixazo gateway. The defaults point at the bundled emulator that `make run` starts.
+PIXAZO_BASE_URL = env_url("PIXAZO_BASE_URL", "http://127.0.0.1:8765")
+PIXAZO_API_KEY = env_str("PIXAZO_API_KEY", "emulator-key" if DEBUG else "")
+if not PIXAZO_API_KEY:
+    raise ImproperlyConfigured("PIXAZO_API_KEY must be set when DJANGO_DEBUG is off")
+PIXAZO_TIMEOUT_SECONDS = env_int("PIXAZO_TIMEOUT_SECONDS", 15, minimum=1)
+PIXAZO_MAX_ATTEMPTS = env_int("PIXAZO_MAX_ATTEMPTS", 4, minimum=1)
+# Webhooks need a URL the gateway can reach. The real gateway only calls HTTPS; the
+# emulator calls plain HTTP when started with --allow-http-webhooks.
+PIXAZO_WEBHOOKS = env_bool("PIXAZO_WEBHOOKS", True)
+PIXAZO_ALLOW_HTTP_WEBHOOKS = env_bool("PIXAZO_ALLOW_HTTP_WEBHOOKS", DEBUG)
+PIXAZO_WEBHOOK_MODE = env_str("PIXAZO_WEBHOOK_MODE", "terminal")
+if PIXAZO_WEBHOOK_MODE not in ("terminal", "sync"):
+    raise ImproperlyConfigured(f"PIXAZO_WEBHOOK_MODE must be terminal or sync, got {PIXAZO_WEBHOOK_MODE!r}")
+
+# Money, in integer micro-dollars ($1 = 1_000_000).
+PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}
+# The gateway bills COMPLETED and FAILED; ERROR is "system error — not charged".
+CHARGED_STATUSES = frozenset({"COMPLETED", "FAILED"})
+DEMO_CREDIT_MICROS = 10_000_000
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"redact_tokens": {"()": "studio.logging.RedactWebhookTokens"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "httpx": {"level": "WARNING"},
+    },
+}

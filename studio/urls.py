@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.urls import path
+from django.views.generic import RedirectView
+
+from jobs import views as job_views
+from jobs.webhooks import pixazo_webhook
+from studio.accounts import views as account_views
+from studio.library import media
+
+
+def healthz(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="studio", permanent=False)),
+    path("studio/", job_views.studio, name="studio"),
+    path("studio/fibo/", job_views.start_fibo, name="start_fibo"),
+    path("studio/rmbg/", job_views.start_rmbg, name="start_rmbg"),
+    path("studio/cards/", job_views.card_updates, name="card_updates"),
+    path("jobs/<uuid:code>/", job_views.card, name="job_card"),
+    path("jobs/<uuid:code>/remove-background/", job_views.remove_background, name="remove_background"),
+    path("assets/<uuid:code>/", media.asset_file, name="asset_file"),
+    path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
+    path("m/<str:token>/", media.signed_media, name="signed_media"),
+    path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", account_views.signup, name="signup"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]
