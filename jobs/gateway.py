@@ -78,11 +78,11 @@ class GatewayStatus:
 
 
 class PixazoClient:
-    def __init__(self, base_url=None, api_key=None, *, timeout=None, max_attempts=None, backoff=0.5, transport=None):
+    def __init__(self, base_url=None, api_key=None, *, timeout=None, max_attempts=None, backoff=None, transport=None):
         self.base_url = (base_url or settings.PIXAZO_BASE_URL).rstrip("/")
         self.api_key = api_key if api_key is not None else settings.PIXAZO_API_KEY
         self.max_attempts = max_attempts or settings.PIXAZO_MAX_ATTEMPTS
-        self.backoff = backoff
+        self.backoff = settings.PIXAZO_BACKOFF_MS / 1000 if backoff is None else backoff
         timeout = timeout or settings.PIXAZO_TIMEOUT_SECONDS
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),

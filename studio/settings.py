@@ -222,6 +222,7 @@ if not PIXAZO_API_KEY:
     raise ImproperlyConfigured("PIXAZO_API_KEY must be set when DJANGO_DEBUG is off")
 PIXAZO_TIMEOUT_SECONDS = env_int("PIXAZO_TIMEOUT_SECONDS", 15, minimum=1)
 PIXAZO_MAX_ATTEMPTS = env_int("PIXAZO_MAX_ATTEMPTS", 4, minimum=1)
+PIXAZO_BACKOFF_MS = env_int("PIXAZO_BACKOFF_MS", 500, minimum=0)
 # Webhooks need a URL the gateway can reach. The real gateway only calls HTTPS; the
 # emulator calls plain HTTP when started with --allow-http-webhooks.
 PIXAZO_WEBHOOKS = env_bool("PIXAZO_WEBHOOKS", True)

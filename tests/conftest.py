@@ -1,0 +1,131 @@
+"""The shared cast and the real parts tests run against.
+
+Cast: `owner` and `member` and `viewer` of team `acme` (which has $1.00), `outsider`
+who owns team `other`, and `staff`. The gateway is the bundled emulator, a real HTTP
+server on a free port, reset before each test that uses it.
+"""
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from jobs.emulator.server import EmulatorServer
+from studio.accounts.models import Membership, Role, Team
+from studio.billing import money
+
+ACME_CREDIT = 1_000_000  # $1.00
+
+
+def make_user(username, **extra):
+    return User.objects.create_user(username, f"{username}@example.com", "pw-for-tests-only", **extra)
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("olivia")
+
+
+@pytest.fixture
+def team(owner):
+    team = Team.create_for(owner, "Acme", slug="acme")
+    money.top_up(team, ACME_CREDIT, reason="test credit", key="acme-credit")
+    team.wallet.refresh_from_db()
+    return team
+
+
+def _join(team, username, role):
+    user = make_user(username)
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def member(team):
+    return _join(team, "mark", Role.MEMBER)
+
+
+@pytest.fixture
+def viewer(team):
+    return _join(team, "vera", Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(db):
+    user = make_user("oscar")
+    Team.create_for(user, "Other", slug="other")
+    return user
+
+
+@pytest.fixture
+def staff(db):
+    return make_user("stan", is_staff=True, is_superuser=True)
+
+
+def login(user):
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def membership(team, member):
+    return Membership.objects.select_related("team", "user").get(team=team, user=member)
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    server = EmulatorServer(port=0, api_key="test-key", delay=0.3, allow_http_webhooks=True, duplicate_rate=0.0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator(emulator_server, settings):
+    """The emulator, reset, with the studio pointed at it."""
+    emulator_server.reset()
+    settings.PIXAZO_BASE_URL = emulator_server.url
+    settings.PIXAZO_API_KEY = "test-key"
+    settings.PIXAZO_BACKOFF_MS = 10
+    settings.PIXAZO_TIMEOUT_SECONDS = 2
+    settings.PIXAZO_MAX_ATTEMPTS = 3
+    settings.PIXAZO_WEBHOOKS = False
+    return Emulator(emulator_server)
+
+
+class Emulator:
+    """Test-side handle on the emulator's control API, over HTTP like any client."""
+
+    def __init__(self, server):
+        self.server = server
+        self.url = server.url
+
+    def _post(self, path, body):
+        response = httpx.post(f"{self.url}/_emulator/{path}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def faults(self, **queues):
+        return self._post("faults", queues)
+
+    def outcomes(self, *outcomes):
+        return self._post("outcomes", {"next": list(outcomes)})
+
+    def configure(self, **config):
+        return self._post("config", config)
+
+    def complete(self, request_id, status="COMPLETED"):
+        return self._post(f"complete/{request_id}", {"status": status})
+
+    def requests(self):
+        return httpx.get(f"{self.url}/_emulator/requests", timeout=5).json()["requests"]
+
+    def deliveries(self):
+        return httpx.get(f"{self.url}/_emulator/requests", timeout=5).json()["deliveries"]
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Each test writes its images to its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,0 +1,214 @@
+"""The worker's side of a job's life, run task by task against the emulator: submit,
+poll, fetch outputs, settle — and what happens when the gateway misbehaves."""
+
+import time
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from jobs import tasks
+from jobs.actions import start_fibo, start_rmbg_from_upload, start_rmbg_from_url
+from jobs.emulator.images import render_fibo
+from jobs.gateway import PixazoClient
+from jobs.models import Job
+from studio.billing.models import Entry, Wallet
+from studio.library.models import Asset
+
+PARAMS = {"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9", "seed": 7, "steps_num": 30, "guidance_scale": "7.5"}
+
+
+def reload(job):
+    return Job.objects.get(pk=job.pk)
+
+
+def balance(job):
+    w = Wallet.objects.get(team=job.team_id)
+    return w.balance, w.held
+
+
+def finish(job, emulator, status="COMPLETED"):
+    """Let the gateway finish the job, then poll it as the poller would until the
+    gateway reports it terminal."""
+    emulator.complete(reload(job).request_id, status)
+    return poll_until_terminal(job)
+
+
+def poll_until_terminal(job, seconds=10):
+    deadline = time.monotonic() + seconds
+    with PixazoClient() as client:
+        while time.monotonic() < deadline:
+            seen = tasks.poll_once(client, reload(job))
+            if seen in ("COMPLETED", "FAILED", "ERROR"):
+                return seen
+            time.sleep(0.05)
+    raise AssertionError(f"job still {seen} after {seconds} s")
+
+
+def test_submit_sends_the_job_and_stores_its_request_id(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "accepted"
+    job = reload(job)
+    assert job.submission == "accepted" and job.status == "QUEUED"
+    assert job.request_id.startswith("bria-fibo-bbq-preview_") and job.next_poll_at
+    [request] = emulator.requests()
+    assert request["body"] == {"prompt": "a lighthouse at dusk", "aspect_ratio": "16:9", "seed": 7,
+                               "steps_num": 30, "guidance_scale": 7.5}
+
+
+def test_submit_twice_reaches_the_gateway_once(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    assert tasks.submit_job(job.pk) == "already claimed"
+    assert len(emulator.requests()) == 1
+
+
+def test_a_completed_job_is_charged_and_its_image_stored(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    assert finish(job, emulator) == "COMPLETED"
+    job = reload(job)
+    assert (job.status, job.money, job.outputs_fetched) == ("COMPLETED", "charged", True)
+    [asset] = job.assets.all()
+    assert (asset.role, asset.width, asset.height, asset.media_type) == ("output", 1024, 576, "image/png")
+    assert asset.file.read().startswith(b"\x89PNG") and asset.thumbnail.size > 0
+    assert len(asset.sha256) == 64
+    assert balance(job) == (960_000, 0)
+
+
+def test_a_failed_job_is_charged_and_shows_the_gateways_message(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    emulator.outcomes("FAILED")
+    tasks.submit_job(job.pk)
+    finish(job, emulator, "FAILED")
+    job = reload(job)
+    assert (job.status, job.money) == ("FAILED", "charged")
+    assert "Generation failed" in job.error
+    assert balance(job) == (960_000, 0)
+
+
+def test_an_errored_job_is_released(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    finish(job, emulator, "ERROR")
+    job = reload(job)
+    assert (job.status, job.money) == ("ERROR", "released") and job.error
+    assert balance(job) == (1_000_000, 0)
+
+
+def test_polling_follows_queued_processing_completed(membership, emulator):
+    emulator.configure(delay=0.6)
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    seen = []
+    with PixazoClient() as client:
+        for _ in range(40):
+            seen.append(tasks.poll_once(client, reload(job)))
+            if seen[-1] == "COMPLETED":
+                break
+            time.sleep(0.05)
+    assert seen[0] == "QUEUED" and "PROCESSING" in seen and seen[-1] == "COMPLETED"
+    assert reload(job).money == "charged"
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404])
+def test_a_permanent_refusal_fails_the_job_without_charge(membership, emulator, code):
+    emulator.faults(submit=[code])
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "refused"
+    job = reload(job)
+    assert (job.status, job.money, job.submission) == ("FAILED", "released", "rejected")
+    assert f"({code})" in job.error
+    assert balance(job) == (1_000_000, 0)
+
+
+def test_the_studios_gateway_account_out_of_balance_alerts_staff(membership, emulator, settings):
+    settings.ADMINS = [("Staff", "staff@example.com")]
+    emulator.faults(submit=[402])
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "out of balance"
+    job = reload(job)
+    assert (job.status, job.money) == ("ERROR", "released") and "staff have been alerted" in job.error
+    assert len(mail.outbox) == 1 and "out of balance" in mail.outbox[0].subject
+    assert balance(job) == (1_000_000, 0)
+
+
+def test_a_gateway_that_stays_down_ends_in_error_without_charge(membership, emulator):
+    emulator.faults(submit=[500, 503, 429])
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "refused"
+    job = reload(job)
+    assert (job.status, job.money) == ("ERROR", "released") and "unavailable" in job.error
+
+
+def test_a_gateway_that_recovers_within_the_retries_takes_the_job(membership, emulator):
+    emulator.faults(submit=[500, 429])
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "accepted"
+
+
+def test_a_lost_submit_answer_is_never_resent(membership, emulator):
+    emulator.faults(submit=["hang:3"])
+    job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "outcome unknown"
+    job = reload(job)
+    assert (job.submission, job.status, job.money) == ("submitting", "QUEUED", "held")
+    tasks.sweep()
+    time.sleep(1.5)
+    assert len(emulator.requests()) == 1, "the sweeper does not resend an uncertain submit"
+
+
+def test_the_sweeper_gives_up_on_an_uncertain_submit_without_charge(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    Job.objects.filter(pk=job.pk).update(submission="submitting", updated_at=timezone.now() - tasks.SUBMIT_UNCERTAIN_AFTER)
+    tasks.sweep()
+    job = reload(job)
+    assert (job.status, job.money) == ("ERROR", "released") and "never confirmed" in job.error
+
+
+def test_a_status_outage_leaves_the_job_in_flight_and_backs_off(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    emulator.faults(status=[500, 500, 500])
+    with PixazoClient() as client:
+        assert tasks.poll_once(client, reload(job)) == "status unavailable"
+    job = reload(job)
+    assert job.status == "QUEUED" and job.poll_failures == 1 and job.money == "held"
+
+
+def test_rmbg_from_an_upload_sends_a_signed_studio_url(membership, emulator, live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    png = render_fibo("a red cube", 3, "1:1")
+    job = start_rmbg_from_upload(membership, png)
+    assert job.source_asset.role == "input" and job.price == 18_000
+    tasks.submit_job(job.pk)
+    [request] = emulator.requests()
+    assert request["body"]["image_url"].startswith(f"{live_server.url}/m/")
+    finish(job, emulator)
+    job = reload(job)
+    assert (job.status, job.money) == ("COMPLETED", "charged")
+    output = job.outputs[0]
+    assert output.media_type == "image/png" and output.sha256 != job.source_asset.sha256
+    assert balance(job) == (982_000, 0)
+
+
+def test_rmbg_of_an_unreachable_url_fails(membership, emulator):
+    job = start_rmbg_from_url(membership, "http://127.0.0.1:9/nothing.png")
+    tasks.submit_job(job.pk)
+    assert poll_until_terminal(job) == "FAILED"
+    job = reload(job)
+    assert job.status == "FAILED" and job.error
+
+
+def test_a_download_failure_is_retried_by_the_sweeper(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    emulator.faults(media=[500, 500, 500])
+    finish(job, emulator)
+    job = reload(job)
+    assert job.status == "COMPLETED" and job.money == "charged" and not job.outputs_fetched
+    assert job.is_live, "the card keeps waiting for its image"
+    tasks.sweep()
+    job = reload(job)
+    assert job.outputs_fetched and Asset.objects.filter(job=job).count() == 1
+    assert Entry.objects.filter(job=job, kind="capture").count() == 1
