@@ -127,11 +127,6 @@ class Job(models.Model):
     def outputs(self):
         return [a for a in self.assets.all() if a.role == "output"]
 
-    def new_webhook_token(self):
-        token = secrets.token_urlsafe(32)
-        self.webhook_token_hash = hash_token(token)
-        return token
-
     def webhook_token_matches(self, token):
         return bool(self.webhook_token_hash) and secrets.compare_digest(self.webhook_token_hash, hash_token(token))
 
