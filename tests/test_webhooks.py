@@ -6,7 +6,8 @@ import time
 
 import pytest
 from django.test import Client
-from django_q.models import OrmQ
+from django_q.brokers import get_broker
+from django_q.signing import SignedPackage
 
 from jobs import tasks
 from jobs.actions import start_fibo
@@ -24,7 +25,7 @@ def job(membership):
         submission="accepted", request_id="bria-fibo-bbq-preview_abc",
         webhook_token_hash=hash_token(TOKEN),
     )
-    OrmQ.objects.all().delete()
+    get_broker().purge_queue()
     return Job.objects.get(pk=job.pk)
 
 
@@ -41,7 +42,12 @@ def deliver(job, payload, token=TOKEN, code=None):
 
 
 def queued_refreshes():
-    return [t for t in OrmQ.objects.all() if t.func() == "jobs.tasks.refresh_job"]
+    """The refresh tasks waiting in the queue, whichever broker (ORM or Redis) it is."""
+    broker = get_broker()
+    tasks = []
+    while (batch := broker.dequeue()):
+        tasks += [SignedPackage.loads(payload) for _, payload in batch]
+    return [t for t in tasks if t["func"] == "jobs.tasks.refresh_job"]
 
 
 def test_a_valid_webhook_wakes_the_job_but_moves_no_money(job):
