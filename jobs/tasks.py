@@ -108,7 +108,8 @@ def accept(job, request_id):
         request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now,
         next_poll_at=next_poll_at(job, now), updated_at=now,
     )
-    kick_poller()
+    if not webhooks_enabled():
+        kick_poller()
 
 
 # -- status -------------------------------------------------------------------------
@@ -205,7 +206,8 @@ def release_lease(name, holder):
 
 
 def kick_poller():
-    """Start the poller unless one is running; cheap to call after every submit."""
+    """Start the poller unless one is running; cheap to call after every submit. Only
+    used without webhooks: with them, the sweeper's minute is the safety net."""
     if not Lease.objects.filter(name=POLLER_LEASE, expires_at__gt=timezone.now()).exists():
         async_task("jobs.tasks.poll_in_flight")
 
@@ -250,5 +252,10 @@ def sweep():
     unfetched = Job.objects.filter(status=Status.COMPLETED, outputs_fetched=False, output_error="")
     for job in unfetched:
         fetch_outputs(job.pk, job.media_urls)
-    if _accepted_in_flight().exists():
+    if webhooks_enabled():
+        # Webhooks are the fast path; this is the slow safety net for lost callbacks.
+        with PixazoClient() as client:
+            for job in Job.objects.due_for_poll()[:500]:
+                poll_once(client, job)
+    elif _accepted_in_flight().exists():
         kick_poller()

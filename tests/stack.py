@@ -35,14 +35,19 @@ def database_env():
 class Process:
     """A child process whose output goes to a log file the test can read."""
 
-    def __init__(self, name, args, env, log_dir):
+    def __init__(self, name, argv, env, log_dir):
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
         self.log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            argv, cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+
+    @classmethod
+    def manage(cls, name, args, env, log_dir):
+        """`python manage.py ARGS` with this interpreter."""
+        return cls(name, [sys.executable, "manage.py", *args], env, log_dir)
 
     def output(self):
         return self.log_path.read_text(errors="replace")

@@ -38,7 +38,7 @@ def worker(emulator, live_server, settings, tmp_path):
         "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true",
         "Q_WORKERS": "2",
     }
-    process = Process("qcluster", ["qcluster"], env, tmp_path)
+    process = Process.manage("qcluster", ["qcluster"], env, tmp_path)
     yield process
     process.stop()
 
@@ -90,7 +90,7 @@ def test_without_webhooks_polling_finishes_the_job(member, team, worker, emulato
     worker.stop()
     env = {**database_env(), "MEDIA_ROOT": str(settings.MEDIA_ROOT), "PIXAZO_BASE_URL": emulator.url,
            "PIXAZO_API_KEY": "test-key", "PIXAZO_WEBHOOKS": "false", "Q_WORKERS": "2"}
-    poller = Process("qcluster-polling", ["qcluster"], env, worker.log_path.parent)
+    poller = Process.manage("qcluster-polling", ["qcluster"], env, worker.log_path.parent)
     try:
         login(member).post("/studio/fibo/", {**FIBO, "prompt": "polled [fail]"}, **HX)
         job = Job.objects.get()
