@@ -119,6 +119,15 @@ class Job(models.Model):
         return format_micros(self.price)
 
     @property
+    def duration_display(self):
+        """How long the job took, or has been running: "3.8 s", "2 min 5 s"."""
+        seconds = ((self.completed_at or timezone.now()) - self.created_at).total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(int(seconds), 60)
+        return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+    @property
     def seed_display(self):
         seed = self.params.get("seed")
         return "random" if seed is None else seed

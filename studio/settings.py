@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -227,7 +228,7 @@ PIXAZO_BACKOFF_MS = env_int("PIXAZO_BACKOFF_MS", 500, minimum=0)
 # emulator calls plain HTTP when started with --allow-http-webhooks.
 PIXAZO_WEBHOOKS = env_bool("PIXAZO_WEBHOOKS", True)
 PIXAZO_ALLOW_HTTP_WEBHOOKS = env_bool("PIXAZO_ALLOW_HTTP_WEBHOOKS", DEBUG)
-PIXAZO_WEBHOOK_MODE = env_str("PIXAZO_WEBHOOK_MODE", "terminal")
+PIXAZO_WEBHOOK_MODE = env_str("PIXAZO_WEBHOOK_MODE", "sync")
 if PIXAZO_WEBHOOK_MODE not in ("terminal", "sync"):
     raise ImproperlyConfigured(f"PIXAZO_WEBHOOK_MODE must be terminal or sync, got {PIXAZO_WEBHOOK_MODE!r}")
 
