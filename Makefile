@@ -21,7 +21,7 @@ run: $(VENV)/.installed
 	@PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) \
 	PIXAZO_BASE_URL=$${PIXAZO_BASE_URL:-http://127.0.0.1:$(EMULATOR_PORT)} \
 	PUBLIC_BASE_URL=$${PUBLIC_BASE_URL:-http://127.0.0.1:$(PORT)} \
-	@PATH=$(CURDIR)/$(VENV)/bin:$$PATH PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH PYTHONUNBUFFERED=1 $(VENV)/bin/honcho -f Procfile.dev start
 
 ## The whole test suite (SQLite unless DATABASE_URL is set).
 test: $(VENV)/.installed

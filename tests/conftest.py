@@ -9,10 +9,12 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django_q.brokers import get_broker
 
 from jobs.emulator.server import EmulatorServer
 from studio.accounts.models import Membership, Role, Team
 from studio.billing import money
+from tests.stack import Process, database_env
 
 ACME_CREDIT = 1_000_000  # $1.00
 
@@ -129,3 +131,27 @@ class Emulator:
 def media_root(settings, tmp_path):
     """Each test writes its images to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def worker(emulator, live_server, settings, tmp_path):
+    """A real `manage.py qcluster`, pointed at this test's database, storage, emulator and
+    live server (where the emulator's webhooks land)."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.PIXAZO_WEBHOOKS = True
+    settings.PIXAZO_ALLOW_HTTP_WEBHOOKS = True
+    emulator.configure(delay=0.6, duplicate_rate=1.0)
+    get_broker().purge_queue()  # nothing left over from other tests (Redis outlives them)
+    env = {
+        **database_env(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "PIXAZO_BASE_URL": emulator.url,
+        "PIXAZO_API_KEY": "test-key",
+        "PIXAZO_BACKOFF_MS": "10",
+        "PUBLIC_BASE_URL": live_server.url,
+        "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true",
+        "Q_WORKERS": "2",
+    }
+    process = Process.manage("qcluster", ["qcluster"], env, tmp_path)
+    yield process
+    process.stop()

@@ -5,7 +5,6 @@ whatever database the suite uses (PostgreSQL in CI)."""
 import io
 
 import pytest
-from django.conf import settings
 from PIL import Image
 
 from jobs.models import Job, WebhookDelivery
@@ -18,29 +17,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 FIBO = {"prompt": "a red balloon over green hills", "aspect_ratio": "4:3", "seed": "42", "steps_num": "30",
         "guidance_scale": "7.5"}
 HX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def worker(emulator, live_server, settings, tmp_path):
-    """A real `manage.py qcluster`, pointed at this test's database, storage, emulator and
-    live server (where the emulator's webhooks land)."""
-    settings.PUBLIC_BASE_URL = live_server.url
-    settings.PIXAZO_WEBHOOKS = True
-    settings.PIXAZO_ALLOW_HTTP_WEBHOOKS = True
-    emulator.configure(delay=0.6, duplicate_rate=1.0)
-    env = {
-        **database_env(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "PIXAZO_BASE_URL": emulator.url,
-        "PIXAZO_API_KEY": "test-key",
-        "PIXAZO_BACKOFF_MS": "10",
-        "PUBLIC_BASE_URL": live_server.url,
-        "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true",
-        "Q_WORKERS": "2",
-    }
-    process = Process.manage("qcluster", ["qcluster"], env, tmp_path)
-    yield process
-    process.stop()
 
 
 def finished(job):

@@ -1,0 +1,98 @@
+"""The studio page in a real browser (Debian's Chromium through Playwright): a member
+generates an image and watches its card go QUEUED → PROCESSING → COMPLETED, with the
+wallet in the header following, without the page reloading."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from jobs.models import Job
+from studio.billing.models import Wallet
+from tests.stack import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API keeps an event loop on this thread; the ORM calls in these
+    # tests are still plain synchronous calls between browser steps.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's package)")
+        pytest.skip("Debian's chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def log_in(page, base_url, username):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-for-tests-only")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/studio/")
+
+
+def test_a_card_follows_its_job_live(browser, live_server, worker, emulator, member, team):
+    emulator.configure(delay=3.0)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server.url, member.username)
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    assert "$1.00" in page.locator("#wallet").inner_text()
+
+    page.fill("#id_prompt", "A magnificent hot air balloon festival at sunrise")
+    page.select_option("#id_aspect_ratio", "16:9")
+    page.click("#fibo-form button[type=submit]")
+    card = page.locator("#cards article").first
+    card.wait_for()
+
+    seen = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        status = card.get_attribute("data-status")
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status == "COMPLETED" and card.locator("img").count():
+            break
+        time.sleep(0.05)
+    assert seen == ["QUEUED", "PROCESSING", "COMPLETED"], seen
+    assert navigations == [], "the page never reloaded"
+    assert "$0.96" in page.locator("#wallet").inner_text()
+    assert "charged" in card.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "studio-desktop.png", full_page=True)
+
+    # Once nothing is in flight, the page stops polling.
+    polls = []
+    page.on("request", lambda request: polls.append(request.url) if "/studio/cards/" in request.url else None)
+    time.sleep(2.5)
+    assert polls == []
+    assert Job.objects.get().status == "COMPLETED"
+    assert Wallet.objects.get(team=team).balance == 960_000
+
+
+def test_too_little_balance_is_said_plainly_in_the_form(browser, live_server, outsider):
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    log_in(page, live_server.url, outsider.username)
+    page.fill("#id_prompt", "a red balloon")
+    page.click("#fibo-form button[type=submit]")
+    error = page.locator("#fibo-form .form-error")
+    error.wait_for()
+    assert error.inner_text() == "This costs $0.04 but the team wallet has only $0.00 available."
+    assert page.locator("#cards article").count() == 0
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "studio-phone-insufficient.png", full_page=True)
+    assert not Job.objects.exists()
