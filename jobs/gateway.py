@@ -185,8 +185,9 @@ class PixazoClient:
             body = {}
         if not isinstance(body, dict):
             body = {}
-        message = body.get("message") or body.get("error") or response.reason_phrase or "no message"
-        text = f"{body.get('error') or response.reason_phrase} ({code}): {message}" if body.get("error") else f"HTTP {code}: {message}"
+        # The seed's error shape: {"error": "Insufficient Balance", "message": "Your wallet…"}
+        label = body.get("error") or response.reason_phrase or "HTTP error"
+        text = f"{label} ({code}): {body.get('message') or label}"
         if code == 402:
             return OutOfBalance(text, status_code=code, permanent=True)
         return GatewayError(text, status_code=code, permanent=code not in RETRYABLE_STATUS)

@@ -254,8 +254,11 @@ def sweep():
         fetch_outputs(job.pk, job.media_urls)
     if webhooks_enabled():
         # Webhooks are the fast path; this is the slow safety net for lost callbacks.
+        deadline = time.monotonic() + POLLER_RUN_SECONDS
         with PixazoClient() as client:
-            for job in Job.objects.due_for_poll()[:500]:
+            for job in Job.objects.due_for_poll().order_by("next_poll_at")[:500]:
+                if time.monotonic() > deadline:
+                    break  # the next sweep goes on; stay inside the task timeout
                 poll_once(client, job)
     elif _accepted_in_flight().exists():
         kick_poller()

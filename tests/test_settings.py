@@ -9,7 +9,8 @@ import pytest
 
 from tests.stack import ROOT
 
-CHECK = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.Q_CLUSTER.get('redis', 'orm'))"
+CHECK = ("import django; django.setup(); from django.conf import settings; "
+         "print(settings.DATABASES['default']['ENGINE'], settings.Q_CLUSTER.get('redis', 'orm'))")
 
 
 def start(**env):
