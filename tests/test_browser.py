@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from jobs.models import Job
 from studio.billing.models import Wallet
@@ -35,6 +36,9 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+        # The ORM calls made while Playwright's loop ran have their own connection
+        # (asgiref's context-local storage); close it so the test database can be dropped.
+        connections.close_all()
 
 
 def log_in(page, base_url, username):
