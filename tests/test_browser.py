@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Wallet
 from tests.stack import ROOT
 
@@ -70,9 +71,13 @@ def test_a_card_follows_its_job_live(browser, live_server, worker, emulator, mem
         if not seen or seen[-1] != status:
             seen.append(status)
         if status == "COMPLETED" and card.locator("img").count():
+            shown_at = timezone.now()
             break
         time.sleep(0.05)
     assert seen == ["QUEUED", "PROCESSING", "COMPLETED"], seen
+    webhook = WebhookDelivery.objects.get(status="COMPLETED")
+    shown_after = (shown_at - webhook.received_at).total_seconds()
+    assert shown_after < 2, f"the card showed COMPLETED {shown_after:.2f} s after the webhook reached the studio"
     assert navigations == [], "the page never reloaded"
     assert "$0.96" in page.locator("#wallet").inner_text()
     assert "charged" in card.inner_text()

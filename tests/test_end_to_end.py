@@ -61,12 +61,17 @@ def test_generate_then_remove_background_end_to_end(member, team, worker, emulat
     assert "database is locked" not in worker.output()
 
 
-def test_without_webhooks_polling_finishes_the_job(member, team, worker, emulator, settings):
-    settings.PIXAZO_WEBHOOKS = False
+def restart_worker(worker, emulator, settings, **env):
     worker.stop()
     env = {**database_env(), "MEDIA_ROOT": str(settings.MEDIA_ROOT), "PIXAZO_BASE_URL": emulator.url,
-           "PIXAZO_API_KEY": "test-key", "PIXAZO_WEBHOOKS": "false", "Q_WORKERS": "2"}
-    poller = Process.manage("qcluster-polling", ["qcluster"], env, worker.log_path.parent)
+           "PIXAZO_API_KEY": "test-key", "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
+           "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true", "Q_WORKERS": "2", **env}
+    return Process.manage("qcluster-2", ["qcluster"], env, worker.log_path.parent)
+
+
+def test_without_webhooks_polling_finishes_the_job(member, team, worker, emulator, settings):
+    settings.PIXAZO_WEBHOOKS = False
+    poller = restart_worker(worker, emulator, settings, PIXAZO_WEBHOOKS="false")
     try:
         login(member).post("/studio/fibo/", {**FIBO, "prompt": "polled [fail]"}, **HX)
         job = Job.objects.get()
@@ -76,3 +81,17 @@ def test_without_webhooks_polling_finishes_the_job(member, team, worker, emulato
         assert emulator.requests()[0]["headers"] == {}
     finally:
         poller.stop()
+
+
+def test_terminal_mode_webhooks_finish_the_job(member, team, worker, emulator, settings):
+    second = restart_worker(worker, emulator, settings, PIXAZO_WEBHOOK_MODE="terminal")
+    try:
+        login(member).post("/studio/fibo/", {**FIBO, "prompt": "terminal [error]"}, **HX)
+        job = Job.objects.get()
+        wait_until(lambda: finished(job), seconds=45, what=f"job finished\n{second.output()}")
+        assert (job.status, job.money) == ("ERROR", "released") and job.error
+        assert list(WebhookDelivery.objects.values_list("status", flat=True)) == ["ERROR"]
+        assert emulator.requests()[0]["headers"]["X-Webhook-Mode"] == "terminal"
+        assert Wallet.objects.get(team=team).balance == 1_000_000
+    finally:
+        second.stop()

@@ -225,3 +225,8 @@ def test_thumbnails_are_webp_and_full_size_downloads(member, team, membership):
     assert Image.open(io.BytesIO(b"".join(thumb.streaming_content))).size == (384, 216)
     download = client.get(f"/assets/{asset.code}/?download=1")
     assert "attachment" in download["Content-Disposition"]
+
+
+def test_a_user_in_no_team_is_told_so(staff):
+    response = login(staff).get("/studio/")
+    assert response.status_code == 403 and "You are not in a team" in response.content.decode()
