@@ -237,6 +237,8 @@ PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}
 # The gateway bills COMPLETED and FAILED; ERROR is "system error — not charged".
 CHARGED_STATUSES = frozenset({"COMPLETED", "FAILED"})
 DEMO_CREDIT_MICROS = 10_000_000
+# The gateway's promotion, passed on: a team's first top-up earns this bonus (0: none).
+FIRST_TOPUP_BONUS_MICROS = env_int("FIRST_TOPUP_BONUS_MICROS", 5_000_000, minimum=0)
 
 LOGGING = {
     "version": 1,

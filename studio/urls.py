@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 from jobs import views as job_views
@@ -26,6 +26,8 @@ urlpatterns = [
     path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
     path("m/<str:token>/", media.signed_media, name="signed_media"),
     path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
+    path("wallet/", include("studio.billing.urls")),
+    path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),

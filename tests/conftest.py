@@ -8,7 +8,7 @@ server on a free port, reset before each test that uses it.
 import httpx
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client
+from django.test import Client, override_settings
 from django_q.brokers import get_broker
 
 from jobs.emulator.server import EmulatorServer
@@ -31,7 +31,8 @@ def owner(db):
 @pytest.fixture
 def team(owner):
     team = Team.create_for(owner, "Acme", slug="acme")
-    money.top_up(team, ACME_CREDIT, reason="test credit", key="acme-credit")
+    with override_settings(FIRST_TOPUP_BONUS_MICROS=0):  # a round $1.00 to count from
+        money.top_up(team, ACME_CREDIT, reason="test credit", key="acme-credit")
     team.wallet.refresh_from_db()
     return team
 

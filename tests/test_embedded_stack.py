@@ -77,5 +77,5 @@ def test_twenty_jobs_back_to_back_on_sqlite_all_finish(stack):
                what=f"{JOBS} jobs COMPLETED: {statuses(stack['db'])}\n{stack['logs'].output()[-5000:]}")
     assert {money for *_, money in statuses(stack["db"])} == {"charged"}
     page = client.get("/studio/").text
-    assert "<strong>$9.20</strong> available" in page
+    assert "<strong>$14.20</strong> available" in page  # $10 demo credit + $5 first top-up bonus
     assert "database is locked" not in stack["logs"].output()

@@ -77,7 +77,7 @@ def test_top_up_with_the_same_key_books_once(team):
 
 def test_top_up_refuses_non_positive_amounts(team):
     with pytest.raises(ValueError):
-        money.top_up(team, 0, key="zero")
+        money.top_up(team, 0, reason="nothing", key="zero")
     assert wallet(team).balance == 1_000_000
 
 

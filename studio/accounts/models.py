@@ -20,6 +20,9 @@ class Team(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=100)
+    # A banner shows, and the owners get one email, when the available balance drops
+    # below this (micro-dollars); empty for no alert.
+    low_balance_threshold = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
@@ -50,6 +53,8 @@ class Membership(models.Model):
     team = models.ForeignKey(Team, models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # What this member may spend per calendar month (micro-dollars); empty for no cap.
+    monthly_cap = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,10 +1,12 @@
 """The wallet and its append-only ledger. Amounts are integer micro-dollars
 ($1 = 1_000_000): exact, and cheap to sum in SQL."""
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 MICROS_PER_DOLLAR = 1_000_000
 
@@ -60,6 +62,20 @@ class Wallet(models.Model):
         return format_micros(self.available)
 
 
+class EntryQuerySet(models.QuerySet):
+    """Append-only: rows are created, never updated or deleted in bulk either."""
+
+    def update(self, **kwargs):
+        raise ValueError("ledger entries are append-only")
+
+    def delete(self):
+        raise ValueError("ledger entries are append-only")
+
+    def spend(self):
+        """Money actually charged: captures (negative balance deltas) as positive amounts."""
+        return self.filter(kind=Entry.Kind.CAPTURE)
+
+
 class Entry(models.Model):
     class Kind(models.TextChoices):
         TOPUP = "topup", "Top-up"
@@ -70,9 +86,15 @@ class Entry(models.Model):
         ADJUSTMENT = "adjustment", "Adjustment"
 
     team = models.ForeignKey("accounts.Team", models.PROTECT, related_name="ledger")
+    # Who did it: the member who submitted, the staff member who topped up; empty when
+    # the studio itself settles a job.
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     job = models.ForeignKey("jobs.Job", models.PROTECT, null=True, blank=True, related_name="ledger")
+    topup = models.ForeignKey("billing.TopUp", models.PROTECT, null=True, blank=True, related_name="entries")
+    # Denormalised from the job so spend reports aggregate this table alone.
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    model = models.CharField(max_length=8, blank=True)
     # Signed effects of this entry on the wallet's balance and held amount.
     balance_delta = models.BigIntegerField()
     held_delta = models.BigIntegerField(default=0)
@@ -80,20 +102,69 @@ class Entry(models.Model):
     held_after = models.BigIntegerField()
     idempotency_key = models.CharField(max_length=120, unique=True)
     memo = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = EntryQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "entries"
-        indexes = [models.Index(fields=["team", "-created_at"])]
+        indexes = [
+            models.Index(fields=["team", "-created_at"]),
+            models.Index(fields=["kind", "created_at"]),
+        ]
 
     def __str__(self):
         return f"{self.kind} {self.balance_delta:+}/{self.held_delta:+} for {self.team}"
 
     def save(self, *args, **kwargs):
         # Append-only: a row, once written, is never changed.
-        if self.pk is not None:
+        if not self._state.adding:
             raise ValueError("ledger entries are append-only")
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise ValueError("ledger entries are append-only")
+
+
+class TopUp(models.Model):
+    """Money paid into a wallet. The idempotency key makes a repeated submission (a
+    double click, a retried command) book once."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", models.PROTECT, related_name="topups")
+    amount = models.BigIntegerField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=200)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="topup_positive")]
+
+    def __str__(self):
+        return f"{format_micros(self.amount)} for {self.team}"
+
+
+class Price(models.Model):
+    """The price list. A job's price is the row in effect when its hold is placed; it is
+    frozen on the job, so later changes never touch it."""
+
+    model = models.CharField(max_length=8, choices=[("fibo", "Bria FIBO"), ("rmbg", "Bria RMBG 2.0")])
+    amount = models.BigIntegerField(help_text="micro-dollars per call ($0.04 = 40000)")
+    effective_from = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="price_positive"),
+            models.UniqueConstraint(fields=["model", "effective_from"], name="one_price_per_moment"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_model_display()} {format_micros(self.amount)} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+    @property
+    def amount_display(self):
+        return format_micros(self.amount)

@@ -2,14 +2,17 @@
 
 Every function locks the wallet row (SELECT … FOR UPDATE on PostgreSQL; SQLite's
 IMMEDIATE transactions serialise writers), checks, updates the cached totals and appends
-one ledger entry whose unique idempotency key makes a retried call a no-op. None of
-them does network I/O.
+ledger entries whose unique idempotency keys make a retried call a no-op. None of them
+does network I/O; the low-balance email is sent after the transaction commits.
 """
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
-from studio.billing.models import Entry, Wallet, format_micros
+from studio.billing.models import Entry, Price, TopUp, Wallet, format_micros
 
 
 class InsufficientFunds(Exception):
@@ -22,78 +25,157 @@ class InsufficientFunds(Exception):
         )
 
 
-def price_of(model, count=1):
-    return settings.PRICES_MICROS[model] * count
+class CapExceeded(Exception):
+    def __init__(self, needed, cap, left):
+        self.needed, self.cap, self.left = needed, cap, left
+        super().__init__(
+            f"This costs {format_micros(needed)}, over your monthly spend cap of {format_micros(cap)}: "
+            f"{format_micros(left)} is left this month."
+        )
 
 
-def _book(wallet, *, kind, balance_delta, held_delta, key, actor=None, job=None, memo=""):
+def price_of(model, count=1, at=None):
+    """The price in effect `at` (now), from the staff's price list; the settings'
+    defaults stand in for a model the list does not name yet."""
+    price = Price.objects.filter(model=model, effective_from__lte=at or timezone.now()).first()
+    return (price.amount if price else settings.PRICES_MICROS[model]) * count
+
+
+def _book(wallet, *, kind, balance_delta, held_delta, key, **fields):
     """Apply deltas to a locked wallet and append the entry. Returns the entry, or None
     if an entry with this idempotency key was booked before."""
     if Entry.objects.filter(idempotency_key=key).exists():
         return None
+    available_before = wallet.available
     wallet.balance += balance_delta
     wallet.held += held_delta
     try:
         with transaction.atomic():
             entry = Entry.objects.create(
-                team_id=wallet.team_id, actor=actor, job=job, kind=kind,
-                balance_delta=balance_delta, held_delta=held_delta,
-                balance_after=wallet.balance, held_after=wallet.held,
-                idempotency_key=key, memo=memo,
+                team_id=wallet.team_id, kind=kind, balance_delta=balance_delta, held_delta=held_delta,
+                balance_after=wallet.balance, held_after=wallet.held, idempotency_key=key, **fields,
             )
     except IntegrityError:
-        # Lost a race on the same key (possible only for top-ups, whose keys come from
-        # outside): the other booking stands.
+        # Lost a race on the same key: the other booking stands.
         wallet.refresh_from_db()
         return None
     wallet.save(update_fields=["balance", "held"])
+    _alert_if_low(wallet, available_before)
     return entry
 
 
 def _locked_wallet(team_id):
-    return Wallet.objects.select_for_update().get(team_id=team_id)
+    return Wallet.objects.select_related("team").select_for_update(of=("self",)).get(team_id=team_id)
+
+
+def _job_fields(job):
+    return {"job": job, "member_id": job.created_by_id, "model": job.model}
 
 
 @transaction.atomic
 def hold(job, actor):
-    """Reserve the job's price. Raises InsufficientFunds and books nothing when the
-    available balance does not cover it."""
+    """Reserve the job's price. Raises InsufficientFunds or CapExceeded, booking
+    nothing, when the wallet or the member's monthly cap does not cover it."""
     wallet = _locked_wallet(job.team_id)
     if wallet.available < job.price:
         raise InsufficientFunds(job.price, wallet.available)
-    return _book(
-        wallet, kind=Entry.Kind.HOLD, balance_delta=0, held_delta=job.price,
-        key=f"job:{job.code}:hold", actor=actor, job=job,
-    )
+    _check_cap(job)
+    return _book(wallet, kind=Entry.Kind.HOLD, balance_delta=0, held_delta=job.price,
+                 key=f"job:{job.code}:hold", actor=actor, **_job_fields(job))
+
+
+def _check_cap(job):
+    """Under the wallet lock, so concurrent submissions by one member are counted."""
+    membership = job.team.memberships.filter(user_id=job.created_by_id).first()
+    if membership is None or membership.monthly_cap is None:
+        return
+    spent = spent_this_month(job.team_id, job.created_by_id, exclude_job=job)
+    if spent + job.price > membership.monthly_cap:
+        raise CapExceeded(job.price, membership.monthly_cap, max(membership.monthly_cap - spent, 0))
+
+
+def month_start(now=None):
+    now = timezone.localtime(now or timezone.now())
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def spent_this_month(team_id, user_id, exclude_job=None):
+    """What the member has committed this calendar month: jobs held or charged (a
+    released job costs nothing)."""
+    from jobs.models import Job
+
+    jobs = Job.objects.filter(team_id=team_id, created_by_id=user_id, created_at__gte=month_start(),
+                              money__in=[Job.Money.HELD, Job.Money.CHARGED])
+    if exclude_job is not None:
+        jobs = jobs.exclude(pk=exclude_job.pk)
+    return jobs.aggregate(total=Sum("price"))["total"] or 0
 
 
 @transaction.atomic
 def capture(job):
     """Turn the job's hold into a charge."""
     wallet = _locked_wallet(job.team_id)
-    return _book(
-        wallet, kind=Entry.Kind.CAPTURE, balance_delta=-job.price, held_delta=-job.price,
-        key=f"job:{job.code}:settle", job=job,
-    )
+    return _book(wallet, kind=Entry.Kind.CAPTURE, balance_delta=-job.price, held_delta=-job.price,
+                 key=f"job:{job.code}:settle", **_job_fields(job))
 
 
 @transaction.atomic
 def release(job):
     """Give the job's hold back to the team."""
     wallet = _locked_wallet(job.team_id)
-    return _book(
-        wallet, kind=Entry.Kind.RELEASE, balance_delta=0, held_delta=-job.price,
-        key=f"job:{job.code}:settle", job=job,
-    )
+    return _book(wallet, kind=Entry.Kind.RELEASE, balance_delta=0, held_delta=-job.price,
+                 key=f"job:{job.code}:settle", **_job_fields(job))
 
 
 @transaction.atomic
-def top_up(team, amount, *, actor=None, reason="", key):
-    """Credit the wallet. `key` identifies the top-up: the same key books once."""
+def top_up(team, amount, *, actor=None, reason, key):
+    """Credit the wallet. `key` identifies the top-up: the same key books once, and
+    returns None the second time. The team's first top-up earns the promotion bonus."""
     if amount <= 0:
         raise ValueError("a top-up must be a positive amount")
+    if not reason.strip():
+        raise ValueError("a top-up needs a reason")
     wallet = _locked_wallet(team.pk)
-    return _book(
-        wallet, kind=Entry.Kind.TOPUP, balance_delta=amount, held_delta=0,
-        key=f"topup:{key}", actor=actor, memo=reason[:200],
+    if TopUp.objects.filter(idempotency_key=key).exists():
+        return None
+    first = not TopUp.objects.filter(team=team).exists()
+    topup = TopUp.objects.create(team=team, amount=amount, actor=actor, reason=reason[:200], idempotency_key=key)
+    _book(wallet, kind=Entry.Kind.TOPUP, balance_delta=amount, held_delta=0, key=f"topup:{key}",
+          actor=actor, topup=topup, memo=reason[:200])
+    bonus = settings.FIRST_TOPUP_BONUS_MICROS
+    if first and bonus:
+        _book(wallet, kind=Entry.Kind.BONUS, balance_delta=bonus, held_delta=0, key=f"team:{team.pk}:first-topup-bonus",
+              actor=actor, topup=topup, memo=f"First top-up bonus ({format_micros(bonus)})")
+    return topup
+
+
+# -- low balance --------------------------------------------------------------------
+
+
+def _alert_if_low(wallet, available_before):
+    """One email to the owners each time the available balance drops through the
+    team's threshold (not on every job below it)."""
+    threshold = wallet.team.low_balance_threshold
+    if threshold is None or not (available_before >= threshold > wallet.available):
+        return
+    team = wallet.team
+    available = wallet.available
+    transaction.on_commit(lambda: _send_low_balance_email(team, threshold, available))
+
+
+def _send_low_balance_email(team, threshold, available):
+    owners = list(team.memberships.filter(role="owner").exclude(user__email="").values_list("user__email", flat=True))
+    if not owners:
+        return
+    send_mail(
+        subject=f"Bria Studio: {team.name} is below {format_micros(threshold)}",
+        message=(f"The wallet of {team.name} has {format_micros(available)} available, below the "
+                 f"{format_micros(threshold)} you asked to be warned at. Top it up to keep jobs running."),
+        from_email=None, recipient_list=owners,
     )
+
+
+def is_low(wallet):
+    threshold = wallet.team.low_balance_threshold
+    return threshold is not None and wallet.available < threshold
+
