@@ -12,7 +12,7 @@ from jobs import actions
 from jobs.forms import FiboForm, RmbgForm
 from jobs.models import Job
 from studio.accounts.access import member_required
-from studio.billing.money import InsufficientFunds, price_of
+from studio.billing.money import CapExceeded, InsufficientFunds, price_of
 from studio.library.models import BadImage
 
 CARDS_ON_PAGE = 30
@@ -66,7 +66,7 @@ def start_fibo(request):
     if form.is_valid():
         try:
             return _started(request, actions.start_fibo(request.membership, form.job_params()))
-        except InsufficientFunds as exc:
+        except (InsufficientFunds, CapExceeded) as exc:
             form.add_error(None, str(exc))
     return _invalid(request, form, "fibo-form")
 
@@ -82,7 +82,7 @@ def start_rmbg(request):
             else:
                 job = actions.start_rmbg_from_url(request.membership, form.cleaned_data["image_url"])
             return _started(request, job)
-        except (InsufficientFunds, BadImage) as exc:
+        except (InsufficientFunds, CapExceeded, BadImage) as exc:
             form.add_error(None, str(exc))
     return _invalid(request, form, "rmbg-form")
 
@@ -98,7 +98,7 @@ def remove_background(request, code):
         return _refresh_or_redirect(request)
     try:
         return _started(request, actions.start_rmbg_from_asset(request.membership, asset))
-    except InsufficientFunds as exc:
+    except (InsufficientFunds, CapExceeded) as exc:
         messages.error(request, str(exc))
         return _refresh_or_redirect(request)
 

@@ -51,3 +51,18 @@ def require_runner(membership):
     """Viewers browse; only members and up spend the team's money."""
     if not membership.can_run_jobs:
         raise PermissionDenied("Your role in this team cannot run jobs.")
+
+
+MANAGING_ROLES = frozenset({"owner", "admin"})
+
+
+def require_manager(membership):
+    """Owners and admins manage members and their spend caps."""
+    if membership.role not in MANAGING_ROLES:
+        raise PermissionDenied("Only the team's owners and admins can do this.")
+
+
+def require_owner(membership):
+    """Owners manage the wallet."""
+    if membership.role != "owner":
+        raise PermissionDenied("Only the team's owners can do this.")

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils import timezone
 
-from studio.billing.models import Entry, Wallet
+from studio.billing.models import Entry, Price, TopUp, Wallet
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,12 +19,45 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
-    list_display = ["team", "balance", "held"]
+    list_display = ["team", "balance_display", "held_display", "available_display"]
+    list_select_related = ["team"]
     search_fields = ["team__slug"]
 
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "team", "kind", "balance_delta", "held_delta", "balance_after", "held_after", "actor", "job"]
-    list_filter = ["kind"]
+    list_display = ["created_at", "team", "kind", "balance_delta", "held_delta", "balance_after", "held_after",
+                    "actor", "member", "model", "job"]
+    list_select_related = ["team", "actor", "member", "job"]
+    list_filter = ["kind", "model"]
     search_fields = ["team__slug", "idempotency_key"]
+
+
+@admin.register(TopUp)
+class TopUpAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "team", "amount", "actor", "reason"]
+    list_select_related = ["team", "actor"]
+    search_fields = ["team__slug", "reason", "idempotency_key"]
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """Staff add prices with an effective date. A price already in effect is history
+    (jobs froze it), so only prices still in the future can be changed or removed."""
+
+    list_display = ["model", "amount_display", "effective_from", "created_by"]
+    list_filter = ["model"]
+    fields = ["model", "amount", "effective_from"]
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = obj.created_by or request.user
+        super().save_model(request, obj, form, change)
+
+    def _in_future(self, obj):
+        return obj is None or obj.effective_from > timezone.now()
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._in_future(obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._in_future(obj)
