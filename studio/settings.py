@@ -85,6 +85,8 @@ INSTALLED_APPS = [
     "studio.accounts",
     "studio.billing",
     "studio.library",
+    "studio.gallery",
+    "studio.reports",
     "jobs",
 ]
 

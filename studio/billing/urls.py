@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from studio.billing import views
+
+urlpatterns = [
+    path("", views.wallet, name="wallet"),
+    path("export.csv", views.wallet_csv, name="wallet_csv"),
+]

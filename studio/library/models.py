@@ -95,3 +95,14 @@ def make_thumbnail(image):
     out = io.BytesIO()
     thumb.save(out, "WEBP", quality=82)
     return out.getvalue()
+
+
+class Star(models.Model):
+    """A member's mark on a result, to find it again."""
+
+    asset = models.ForeignKey(Asset, models.CASCADE, related_name="stars")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["asset", "user"], name="one_star_per_user")]
