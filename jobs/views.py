@@ -113,7 +113,9 @@ def _refresh_or_redirect(request):
 @require_GET
 @member_required
 def card(request, code):
-    return render(request, "jobs/studio.html#card", {"job": get_job_for_member(request, code)})
+    """The job's card: the bare partial for htmx, a page of its own for a link."""
+    template = "jobs/studio.html#card" if request.htmx else "jobs/job.html"
+    return render(request, template, {"job": get_job_for_member(request, code)})
 
 
 @require_GET

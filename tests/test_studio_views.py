@@ -230,3 +230,11 @@ def test_thumbnails_are_webp_and_full_size_downloads(member, team, membership):
 def test_a_user_in_no_team_is_told_so(staff):
     response = login(staff).get("/studio/")
     assert response.status_code == 403 and "You are not in a team" in response.content.decode()
+
+
+def test_a_job_link_opens_a_page_with_its_card(member, membership):
+    job = start_fibo(membership, VALID)
+    page = login(member).get(f"/jobs/{job.code}/").content.decode()
+    assert "<title>Bria FIBO job · Bria Studio</title>" in page and f'id="job-{job.code}"' in page
+    partial = login(member).get(f"/jobs/{job.code}/", **HX).content.decode()
+    assert "<title>" not in partial and f'id="job-{job.code}"' in partial
