@@ -30,6 +30,8 @@ urlpatterns = [
     path("team/threshold/", account_views.set_threshold, name="set_threshold"),
     path("team/members/<str:username>/cap/", account_views.set_cap, name="set_cap"),
     path("wallet/", include("studio.billing.urls")),
+    path("library/", include("studio.library.urls")),
+    path("", include("studio.gallery.urls")),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
