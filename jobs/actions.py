@@ -4,12 +4,16 @@ One transaction validates, places the hold, creates the job in QUEUED and enqueu
 submit task. No network call happens here; the worker talks to the gateway.
 """
 
+import secrets
+
 from django.db import transaction
 
 from jobs.models import Job
+from jobs.params import MAX_SEED
 from jobs.queue import enqueue
 from studio.accounts.access import require_runner
 from studio.billing import money
+from studio.billing.models import Wallet
 from studio.library.models import Asset
 
 
@@ -29,6 +33,28 @@ def start_job(membership, model, params, *, source_asset=None):
 
 def start_fibo(membership, params):
     return start_job(membership, Job.Model.FIBO, params)
+
+
+MAX_VARIATIONS = 8
+
+
+def start_variations(membership, source, count):
+    """`count` new FIBO jobs with the source's prompt and parameters and fresh random
+    seeds, all or none: the whole batch is held in one transaction."""
+    if not 1 <= count <= MAX_VARIATIONS:
+        raise ValueError(f"Ask for 1 to {MAX_VARIATIONS} variations.")
+    params = {key: value for key, value in source.params.items() if key != "seed"}
+    total = money.price_of(Job.Model.FIBO, count)
+    try:
+        with transaction.atomic():
+            return [start_fibo(membership, {**params, "seed": secrets.randbelow(MAX_SEED + 1)}) for _ in range(count)]
+    except money.InsufficientFunds:
+        # Say what the whole batch costs against what the wallet really has (the
+        # partial holds were rolled back).
+        raise money.InsufficientFunds(total, Wallet.objects.get(team=membership.team).available) from None
+    except money.CapExceeded as exc:
+        left = exc.cap - money.spent_this_month(membership.team_id, membership.user_id)
+        raise money.CapExceeded(total, exc.cap, max(left, 0)) from None
 
 
 def start_rmbg_from_url(membership, image_url):

@@ -3,8 +3,9 @@
 import uuid
 
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -12,6 +13,7 @@ from jobs import actions
 from jobs.forms import FiboForm, RmbgForm
 from jobs.models import Job
 from studio.accounts.access import member_required
+from studio.billing.models import format_micros
 from studio.billing.money import CapExceeded, InsufficientFunds, price_of
 from studio.library.models import BadImage
 
@@ -35,7 +37,13 @@ def _page_context(request, fibo_form=None, rmbg_form=None):
 @require_GET
 @member_required
 def studio(request):
-    return render(request, "jobs/studio.html", _page_context(request))
+    """The studio page; `?remix=<job code>` fills the form with that job's parameters."""
+    fibo_form = None
+    remix = _valid_uuids([request.GET.get("remix", "")])
+    if remix:
+        source = get_job_for_member(request, remix[0])
+        fibo_form = FiboForm(initial=source.params) if source.model == Job.Model.FIBO else None
+    return render(request, "jobs/studio.html", _page_context(request, fibo_form=fibo_form))
 
 
 def _started(request, job):
@@ -101,6 +109,30 @@ def remove_background(request, code):
     except (InsufficientFunds, CapExceeded) as exc:
         messages.error(request, str(exc))
         return _refresh_or_redirect(request)
+
+
+@require_POST
+@member_required
+def variations(request, code):
+    """The same prompt and parameters with N new seeds, held and queued together."""
+    source = get_job_for_member(request, code)
+    if source.model != Job.Model.FIBO:
+        raise Http404("Only generated images have variations.")
+    try:
+        count = int(request.POST.get("count", ""))
+        jobs = actions.start_variations(request.membership, source, count)
+    except ValueError:
+        messages.error(request, f"Ask for 1 to {actions.MAX_VARIATIONS} variations.")
+    except (InsufficientFunds, CapExceeded) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{len(jobs)} variations started for {format_micros(sum(j.price for j in jobs))}.")
+        return redirect("studio")
+    return redirect(request.POST.get("back") if _is_local(request, request.POST.get("back")) else "studio")
+
+
+def _is_local(request, url):
+    return bool(url) and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()})
 
 
 def _refresh_or_redirect(request):

@@ -22,6 +22,7 @@ urlpatterns = [
     path("studio/cards/", job_views.card_updates, name="card_updates"),
     path("jobs/<uuid:code>/", job_views.card, name="job_card"),
     path("jobs/<uuid:code>/remove-background/", job_views.remove_background, name="remove_background"),
+    path("jobs/<uuid:code>/variations/", job_views.variations, name="variations"),
     path("assets/<uuid:code>/", media.asset_file, name="asset_file"),
     path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
     path("m/<str:token>/", media.signed_media, name="signed_media"),
