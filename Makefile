@@ -26,3 +26,16 @@ run: $(VENV)/.installed
 ## The whole test suite (SQLite unless DATABASE_URL is set).
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Time the spend reports at a million ledger entries in a scratch PostgreSQL database
+## (created, then dropped even on failure). BENCH_ARGS="--entries 100000" for a quick run.
+BENCH_DB_URL := postgres://postgres@127.0.0.1:5432/bench_report
+.PHONY: bench-report
+bench-report: $(VENV)/.installed
+	dropdb -h 127.0.0.1 -U postgres --if-exists bench_report
+	createdb -h 127.0.0.1 -U postgres bench_report
+	status=0; \
+	DATABASE_URL=$(BENCH_DB_URL) $(PY) manage.py migrate --no-input -v0 && \
+	DATABASE_URL=$(BENCH_DB_URL) $(PY) manage.py bench_spend_report $(BENCH_ARGS) || status=$$?; \
+	dropdb -h 127.0.0.1 -U postgres --if-exists bench_report; \
+	exit $$status

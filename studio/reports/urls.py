@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from studio.reports import views
+
+urlpatterns = [
+    path("", views.overview, name="reports"),
+    path("teams/<uuid:code>/", views.team_report, name="report_team"),
+    path("teams/<uuid:code>/members/<str:username>/", views.member_report, name="report_member"),
+]

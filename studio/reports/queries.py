@@ -1,0 +1,98 @@
+"""Spend: what the ledger charged, grouped in SQL.
+
+Spend is the capture entries, as positive amounts (-balance_delta), each carrying its
+team, member, model and job. Days are UTC days and a period includes both of its dates.
+Every function below is one query, whatever the number of teams or entries: the views,
+the CSV export and the benchmark all call these.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
+
+from studio.billing.models import Entry
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # included
+
+    @property
+    def days(self):
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def since(self):
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def before(self):
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    @property
+    def query(self):
+        """start=…&end=…, for links that keep the period."""
+        return urlencode({"start": self.start.isoformat(), "end": self.end.isoformat()})
+
+
+def spend(period, *, team=None, member=None):
+    """The capture entries booked in the period, optionally for one team and member."""
+    entries = Entry.objects.spend().filter(created_at__gte=period.since, created_at__lt=period.before)
+    if team is not None:
+        entries = entries.filter(team=team)
+    if member is not None:
+        entries = entries.filter(member=member)
+    return entries
+
+
+def _totals():
+    return {"amount": -Sum("balance_delta"), "jobs": Count("id")}
+
+
+def _by_day(entries):
+    return entries.annotate(day=TruncDate("created_at", tzinfo=UTC))
+
+
+def by_team(entries):
+    rows = entries.values("team_id", "team__code", "team__name", "team__slug").annotate(**_totals())
+    return list(rows.order_by("-amount", "team__name"))
+
+
+def by_member(entries):
+    rows = entries.values("member_id", "member__username").annotate(**_totals())
+    return list(rows.order_by("-amount", "member__username"))
+
+
+def by_model(entries):
+    return list(entries.values("model").annotate(**_totals()).order_by("model"))
+
+
+def by_day_and_model(entries):
+    """One row per day and model that had spend; the chart and the daily table."""
+    return list(_by_day(entries).values("day", "model").annotate(**_totals()).order_by("day", "model"))
+
+
+def by_day_team_and_model(entries):
+    """The overview's CSV rows, streamed."""
+    rows = _by_day(entries).values("day", "team__name", "team__code", "model").annotate(**_totals())
+    return rows.order_by("day", "team__name", "team__code", "model").iterator()
+
+
+def by_day_member_and_model(entries):
+    """A team's CSV rows, streamed."""
+    rows = _by_day(entries).values("day", "member__username", "model").annotate(**_totals())
+    return rows.order_by("day", "member__username", "model").iterator()
+
+
+def charged_jobs(entries):
+    """The entries themselves, newest first, with their jobs: a member's drill-down."""
+    return entries.select_related("job").annotate(cost=-F("balance_delta")).order_by("-created_at", "-id")
+
+
+def total(rows):
+    """The sum of grouped rows (each entry is in exactly one group): the ledger's total."""
+    return {"amount": sum(row["amount"] for row in rows), "jobs": sum(row["jobs"] for row in rows)}
