@@ -24,7 +24,7 @@ pytestmark = [
 ]
 
 PARAMS = {"prompt": "a race", "aspect_ratio": "1:1", "steps_num": 30, "guidance_scale": "7.5"}
-ROUNDS = 5
+ROUNDS = 10
 
 
 def run_at_once(functions):
