@@ -26,7 +26,7 @@ def get_asset_for_member(request, code):
     return get_object_or_404(Asset, code=code, team=request.team)
 
 
-def _serve(file, media_type, download_name=None):
+def serve_file(file, media_type, download_name=None):
     response = FileResponse(file.open("rb"), content_type=media_type,
                             as_attachment=bool(download_name), filename=download_name or "")
     response["Cache-Control"] = "private, max-age=3600"
@@ -40,14 +40,14 @@ def asset_file(request, code):
     asset = get_asset_for_member(request, code)
     download = request.GET.get("download") == "1"
     name = f"bria-{asset.code}.{asset.file.name.rsplit('.', 1)[-1]}" if download else None
-    return _serve(asset.file, asset.media_type, name)
+    return serve_file(asset.file, asset.media_type, name)
 
 
 @require_GET
 @member_required
 def asset_thumbnail(request, code):
     asset = get_asset_for_member(request, code)
-    return _serve(asset.thumbnail, "image/webp")
+    return serve_file(asset.thumbnail, "image/webp")
 
 
 @require_GET
@@ -57,4 +57,4 @@ def signed_media(request, token):
     except signing.BadSignature:
         raise Http404("This link is invalid or has expired.") from None
     asset = get_object_or_404(Asset, code=code)
-    return _serve(asset.file, asset.media_type)
+    return serve_file(asset.file, asset.media_type)
