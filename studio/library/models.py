@@ -47,6 +47,7 @@ class Asset(models.Model):
                 fields=["job", "role", "index"], condition=models.Q(job__isnull=False), name="one_asset_per_job_slot"
             )
         ]
+        indexes = [models.Index(fields=["team", "-created_at"])]
 
     def __str__(self):
         return f"{self.role} {self.code}"
