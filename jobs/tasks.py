@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from jobs import params as job_params
+from jobs.fetch import FetchRefused, fetch_image_url
 from jobs.gateway import GatewayError, OutOfBalance, PixazoClient, SubmitOutcomeUnknown
 from jobs.models import Job, Lease, Status, hash_token
 from jobs.transitions import apply_status, fail_before_gateway
@@ -67,7 +68,13 @@ def submit_job(job_id):
     )
     if not claimed:
         return "already claimed"
-    job = Job.objects.select_related("source_asset").get(pk=job_id)
+    job = Job.objects.select_related("source_asset", "team", "created_by").get(pk=job_id)
+    if job.model == Job.Model.RMBG and job.source_asset is None:
+        try:
+            store_pasted_input(job)
+        except (FetchRefused, BadImage) as exc:
+            fail_before_gateway(job_id, Status.FAILED, f"The image could not be used: {exc} You were not charged.")
+            return "refused"
     try:
         with PixazoClient() as client:
             submitted = client.submit(
@@ -97,8 +104,18 @@ def submit_job(job_id):
 def gateway_payload(job):
     if job.model == Job.Model.FIBO:
         return job_params.fibo_payload(job.params)
-    image_url = job.params.get("image_url") or signed_media_url(job.source_asset)
-    return job_params.rmbg_payload(image_url)
+    # The gateway fetches the studio's own copy of the input, through a signed URL.
+    return job_params.rmbg_payload(signed_media_url(job.source_asset))
+
+
+def store_pasted_input(job):
+    """Copy the image behind a pasted URL into the studio's storage as the job's input,
+    so that every RMBG input is an asset of the team like an upload."""
+    data = fetch_image_url(job.params["image_url"])
+    asset = Asset.from_bytes(data, team=job.team, role=Asset.Role.INPUT, created_by=job.created_by)
+    asset.save()
+    Job.objects.filter(pk=job.pk).update(source_asset=asset, updated_at=timezone.now())
+    job.source_asset = asset
 
 
 def accept(job, request_id):

@@ -214,6 +214,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
 UPLOAD_MAX_PIXELS = 40_000_000
+# Image URLs members paste are fetched by the studio; private and loopback addresses are
+# refused (SSRF) unless this is on, for a studio that only serves a private network.
+FETCH_ALLOW_PRIVATE_ADDRESSES = env_bool("FETCH_ALLOW_PRIVATE_ADDRESSES", False)
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 ADMINS = [("Studio staff", a.strip()) for a in env_str("STAFF_ALERT_EMAILS").split(",") if a.strip()]

@@ -3,6 +3,7 @@ poll, fetch outputs, settle — and what happens when the gateway misbehaves."""
 
 import time
 
+import httpx
 import pytest
 from django.core import mail
 from django.utils import timezone
@@ -192,12 +193,48 @@ def test_rmbg_from_an_upload_sends_a_signed_studio_url(membership, emulator, liv
     assert balance(job) == (982_000, 0)
 
 
-def test_rmbg_of_an_unreachable_url_fails(membership, emulator):
-    job = start_rmbg_from_url(membership, "http://127.0.0.1:9/nothing.png")
-    tasks.submit_job(job.pk)
-    assert poll_until_terminal(job) == "FAILED"
+def test_rmbg_of_a_pasted_url_stores_the_input_and_sends_the_studios_copy(membership, emulator, live_server, settings):
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.FETCH_ALLOW_PRIVATE_ADDRESSES = True  # the picture is served on loopback here
+    source = httpx.post(f"{emulator.url}/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request",
+                        json={"prompt": "a cube", "seed": 1}, headers={"Ocp-Apim-Subscription-Key": "test-key"}).json()
+    emulator.complete(source["request_id"])
+    media_url = wait_for_media(emulator, source["request_id"])
+    job = start_rmbg_from_url(membership, media_url)
+    assert tasks.submit_job(job.pk) == "accepted"
     job = reload(job)
-    assert job.status == "FAILED" and job.error
+    assert job.source_asset.role == "input" and job.source_asset.team == job.team
+    [request] = [r for r in emulator.requests() if r["model_id"] == "bria-rmbg-2-0-682"]
+    assert request["body"]["image_url"].startswith(f"{live_server.url}/m/")
+    assert finish(job, emulator) == "COMPLETED"
+
+
+def wait_for_media(emulator, request_id):
+    for _ in range(100):
+        body = httpx.get(f"{emulator.url}/v2/requests/status/{request_id}",
+                         headers={"Ocp-Apim-Subscription-Key": "test-key"}).json()
+        if body["status"] == "COMPLETED":
+            return body["output"]["media_url"][0]
+        time.sleep(0.05)
+    raise AssertionError("the source image never finished")
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("http://127.0.0.1:9/nothing.png", "private or local address"),
+    ("http://10.0.0.1/a.png", "private or local address"),
+    ("http://169.254.169.254/latest/meta-data/", "private or local address"),
+    ("http://[::1]/a.png", "private or local address"),
+    ("http://localhost/a.png", "private or local address"),
+    ("http://no-such-host.invalid/a.png", "could not be found"),
+])
+def test_rmbg_of_an_unusable_url_fails_before_the_gateway_without_charge(membership, emulator, url, reason):
+    job = start_rmbg_from_url(membership, url)
+    assert tasks.submit_job(job.pk) == "refused"
+    job = reload(job)
+    assert (job.status, job.money, job.submission) == ("FAILED", "released", "rejected")
+    assert reason in job.error
+    assert emulator.requests() == [], "nothing reached the gateway"
+    assert balance(job) == (1_000_000, 0)
 
 
 def test_a_download_failure_is_retried_by_the_sweeper(membership, emulator):
