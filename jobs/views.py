@@ -100,7 +100,8 @@ def start_rmbg(request):
 def remove_background(request, code):
     """RMBG on a finished card's image, from the studio's own copy."""
     job = get_job_for_member(request, code)
-    asset = next(iter(job.outputs), None)
+    chosen = request.POST.get("asset")
+    asset = next((a for a in job.outputs if str(a.code) == chosen), None) or next(iter(job.outputs), None)
     if asset is None:
         messages.error(request, "This job has no finished image yet.")
         return _refresh_or_redirect(request)

@@ -238,3 +238,14 @@ def test_a_job_link_opens_a_page_with_its_card(member, membership):
     assert "<title>Bria FIBO job · Bria Studio</title>" in page and f'id="job-{job.code}"' in page
     partial = login(member).get(f"/jobs/{job.code}/", **HX).content.decode()
     assert "<title>" not in partial and f'id="job-{job.code}"' in partial
+
+
+def test_remove_background_uses_the_chosen_output(member, team, membership):
+    job = start_fibo(membership, VALID)
+    first = Asset.from_bytes(render_fibo("x", 3, "1:1"), team=team, role="output", job=job, index=0)
+    second = Asset.from_bytes(render_fibo("x", 4, "1:1"), team=team, role="output", job=job, index=1)
+    first.save()
+    second.save()
+    apply_status(job.pk, "COMPLETED")
+    login(member).post(f"/jobs/{job.code}/remove-background/", {"asset": str(second.code)})
+    assert Job.objects.get(model="rmbg").source_asset == second
