@@ -3,7 +3,6 @@ cost in the chosen period, and the same ledger as CSV. Every query starts from
 request.team: another team's rows are never in reach, whatever the filters say."""
 
 import csv
-import datetime
 from decimal import Decimal
 
 from django import forms
@@ -18,48 +17,19 @@ from django.views.decorators.http import require_GET
 from jobs.models import Job
 from studio.accounts.access import member_required
 from studio.billing.models import MICROS_PER_DOLLAR, Entry, format_micros
+from studio.dates import DateRangeForm
 
 ENTRIES_PER_PAGE = 50
 JOBS_SHOWN = 50
-BAD_DATE = "Enter the date as YYYY-MM-DD, for example 2026-05-01."
 CSV_COLUMNS = ["created_at", "kind", "actor", "member", "model", "job_code", "topup_code",
                "amount", "held_change", "balance_after", "held_after", "memo"]
 
 
-def _date_field(label):
-    return forms.DateField(
-        label=label, required=False, input_formats=["%Y-%m-%d"], error_messages={"invalid": BAD_DATE},
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-
-
-class LedgerFilter(forms.Form):
+class LedgerFilter(DateRangeForm):
     kind = forms.ChoiceField(choices=[("", "All kinds"), *Entry.Kind.choices], required=False)
     # A username: the page offers the team's members; anyone else simply matches nothing.
     member = forms.CharField(required=False, max_length=150)
-    date_from = _date_field("From")
-    date_to = _date_field("To")
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            raise forms.ValidationError("The “From” date is after the “To” date.")
-        return data
-
-    @property
-    def is_filtered(self):
-        return any(self.cleaned_data.values())
-
-    def period(self):
-        """The chosen days as [start, end) moments in the studio's time zone, so that the
-        "To" day is included to its last microsecond; None for an open side."""
-        def midnight(day):
-            return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
-
-        start, end = self.cleaned_data["date_from"], self.cleaned_data["date_to"]
-        return (midnight(start) if start else None,
-                midnight(end + datetime.timedelta(days=1)) if end else None)
+    field_order = ["kind", "member", "date_from", "date_to"]
 
     def period_display(self):
         start, end = self.cleaned_data["date_from"], self.cleaned_data["date_to"]

@@ -2,13 +2,11 @@
 stars and "load more"; and a page per image with its recipe and what can be done with it.
 Every query starts from request.team: another team's image is a 404."""
 
-import datetime
 
 from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -16,12 +14,12 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs.models import Job, Status
 from studio.accounts.access import member_required
 from studio.billing.money import price_of
+from studio.dates import DateRangeForm
 from studio.gallery.models import Gallery
 from studio.library.models import Star
 from studio.library.queries import library_assets
 
 PER_PAGE = 24
-BAD_DATE = "Enter the date as YYYY-MM-DD, for example 2026-05-01."
 MAX_VARIATIONS = 8
 DEFAULT_VARIATIONS = 4
 # What an htmx request swaps, by the id of its target: the filter form replaces the whole
@@ -38,50 +36,22 @@ def get_library_asset(request, code):
     return get_object_or_404(library_assets(request.team, request.user, {}), code=code)
 
 
-def _date_field(label):
-    return forms.DateField(
-        label=label, required=False, input_formats=["%Y-%m-%d"], error_messages={"invalid": BAD_DATE},
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-    )
-
-
-class LibraryFilter(forms.Form):
+class LibraryFilter(DateRangeForm):
     q = forms.CharField(label="Prompt contains", required=False, max_length=200,
                         widget=forms.TextInput(attrs={"type": "search", "placeholder": "e.g. balloon"}))
     model = forms.ChoiceField(choices=[("", "All models"), *Job.Model.choices], required=False)
     # A username: the page offers the team's members; anyone else simply matches nothing.
     member = forms.CharField(required=False, max_length=150)
     status = forms.ChoiceField(label="Job status", choices=[("", "Any status"), *Status.choices], required=False)
-    date_from = _date_field("From")
-    date_to = _date_field("To")
     starred = forms.BooleanField(label="Starred only", required=False)
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and start > end:
-            raise forms.ValidationError("The “From” date is after the “To” date.")
-        return data
-
-    @property
-    def is_filtered(self):
-        return any(self.cleaned_data.values())
+    field_order = ["q", "model", "member", "status", "date_from", "date_to", "starred"]
 
     def filters(self):
         """The cleaned filters for library_assets; the "To" day is included to its end."""
         data = self.cleaned_data
-        start, end = data["date_from"], data["date_to"]
-        return {
-            "q": data["q"], "model": data["model"], "member": data["member"], "status": data["status"],
-            "starred": data["starred"],
-            "start": _midnight(start) if start else None,
-            # The last day there is has no next midnight: it is no bound at all.
-            "end": _midnight(end + datetime.timedelta(days=1)) if end and end < datetime.date.max else None,
-        }
-
-
-def _midnight(day):
-    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+        start, end = self.period()
+        return {"q": data["q"], "model": data["model"], "member": data["member"], "status": data["status"],
+                "starred": data["starred"], "start": start, "end": end}
 
 
 @require_GET
