@@ -12,6 +12,7 @@ from jobs.models import Job
 from jobs.params import MAX_SEED
 from jobs.queue import enqueue
 from studio.accounts.access import require_runner
+from studio.activity.models import Event, record
 from studio.billing import money
 from studio.billing.models import Wallet
 from studio.library.models import Asset
@@ -28,7 +29,15 @@ def start_job(membership, model, params, *, source_asset=None):
         )
         money.hold(job, membership.user)
         enqueue("jobs.tasks.submit_job", job.pk)
+        _record_start(job)
     return job
+
+
+def _record_start(job):
+    if job.model == Job.Model.FIBO:
+        record(job.team, job.created_by, Event.Verb.GENERATED, f"“{job.params['prompt'][:120]}”", job=str(job.code))
+    else:
+        record(job.team, job.created_by, Event.Verb.REMOVED_BACKGROUND, "", job=str(job.code))
 
 
 def start_fibo(membership, params):

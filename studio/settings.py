@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "studio.library",
     "studio.gallery",
     "studio.reports",
+    "studio.activity",
     "jobs",
 ]
 

@@ -11,6 +11,7 @@ from jobs.models import Job
 from studio.accounts.access import MANAGING_ROLES, member_required, require_manager, require_owner
 from studio.accounts.forms import CapForm, SignupForm, ThresholdForm
 from studio.accounts.models import Membership, Role, Team
+from studio.activity.models import Event, record
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR, format_micros
 
@@ -65,8 +66,11 @@ def set_cap(request, username):
     form = CapForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/team.html", _team_context(request, cap_forms={username: form}), status=400)
-    membership.monthly_cap = form.cleaned_data["monthly_cap"]
-    membership.save(update_fields=["monthly_cap"])
+    with transaction.atomic():
+        membership.monthly_cap = form.cleaned_data["monthly_cap"]
+        membership.save(update_fields=["monthly_cap"])
+        record(request.team, request.user, Event.Verb.CAP_CHANGED,
+               f"{username}: {_cap_text(membership.monthly_cap)}", member=username, cap=membership.monthly_cap)
     messages.success(request, f"{username}'s monthly cap is now {_cap_text(membership.monthly_cap)}.")
     return redirect("team")
 
@@ -78,8 +82,11 @@ def set_threshold(request):
     form = ThresholdForm(request.POST)
     if not form.is_valid():
         return render(request, "accounts/team.html", _team_context(request, threshold_form=form), status=400)
-    request.team.low_balance_threshold = form.cleaned_data["low_balance_threshold"]
-    request.team.save(update_fields=["low_balance_threshold"])
+    with transaction.atomic():
+        request.team.low_balance_threshold = form.cleaned_data["low_balance_threshold"]
+        request.team.save(update_fields=["low_balance_threshold"])
+        record(request.team, request.user, Event.Verb.THRESHOLD_CHANGED,
+               _cap_text(request.team.low_balance_threshold), threshold=request.team.low_balance_threshold)
     messages.success(request, f"Low-balance warning: {_cap_text(request.team.low_balance_threshold)}.")
     return redirect("team")
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from studio.activity.models import Event, record
 from studio.billing.models import Entry, Price, TopUp, Wallet, format_micros
 
 
@@ -142,10 +143,12 @@ def top_up(team, amount, *, actor=None, reason, key):
     topup = TopUp.objects.create(team=team, amount=amount, actor=actor, reason=reason[:200], idempotency_key=key)
     _book(wallet, kind=Entry.Kind.TOPUP, balance_delta=amount, held_delta=0, key=f"topup:{key}",
           actor=actor, topup=topup, memo=reason[:200])
+    record(team, actor, Event.Verb.TOPPED_UP, f"{format_micros(amount)}: {reason}"[:300], topup=str(topup.code))
     bonus = settings.FIRST_TOPUP_BONUS_MICROS
     if first and bonus:
         _book(wallet, kind=Entry.Kind.BONUS, balance_delta=bonus, held_delta=0, key=f"team:{team.pk}:first-topup-bonus",
               actor=actor, topup=topup, memo=f"First top-up bonus ({format_micros(bonus)})")
+        record(team, actor, Event.Verb.BONUS, format_micros(bonus), topup=str(topup.code))
     return topup
 
 

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +23,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from studio.accounts.access import MANAGING_ROLES, member_required
+from studio.activity.models import Event, record
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.zips import gallery_zip
 from studio.library.media import serve_file
@@ -287,8 +289,11 @@ def create_link(request, code):
     form = ShareLinkForm(request.POST)
     if not form.is_valid():
         return _links_changed(request, gallery, status=400, link_form=form)
-    link, token = ShareLink.create(gallery, request.user, hide_recipe=form.cleaned_data["hide_recipe"],
-                                   expires_at=form.expires_at())
+    with transaction.atomic():
+        link, token = ShareLink.create(gallery, request.user, hide_recipe=form.cleaned_data["hide_recipe"],
+                                       expires_at=form.expires_at())
+        record(request.team, request.user, Event.Verb.SHARED, f"a link to “{gallery.title}”",
+               gallery=str(gallery.code), link=str(link.code))
     return _links_changed(request, gallery, new_link=link, new_link_url=share_url(token))
 
 
@@ -296,7 +301,10 @@ def create_link(request, code):
 @member_required
 def revoke_link(request, code, link):
     link = get_link_for_editor(request, code, link)
-    link.revoke()
+    with transaction.atomic():
+        link.revoke()
+        record(request.team, request.user, Event.Verb.SHARE_REVOKED, f"a link to “{link.gallery.title}”",
+               gallery=str(link.gallery.code), link=str(link.code))
     if request.htmx:
         return _links_changed(request, link.gallery)
     messages.success(request, "The link is revoked: it stopped working at once.")
