@@ -5,6 +5,8 @@ import uuid
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
@@ -25,10 +27,13 @@ def get_job_for_member(request, code):
 
 
 def _page_context(request, fibo_form=None, rmbg_form=None):
+    jobs = list(Job.objects.for_team(request.team).with_card_data().order_by("-created_at")[:CARDS_ON_PAGE])
     return {
         "fibo_form": fibo_form or FiboForm(),
         "rmbg_form": rmbg_form or RmbgForm(),
-        "jobs": Job.objects.for_team(request.team).with_card_data().order_by("-created_at")[:CARDS_ON_PAGE],
+        "jobs": jobs,
+        # The page's cursor for teammates' new cards: its newest card.
+        "since": jobs[0].created_at if jobs else timezone.now(),
         "fibo_price": price_of(Job.Model.FIBO),
         "rmbg_price": price_of(Job.Model.RMBG),
     }
@@ -154,17 +159,26 @@ def card(request, code):
 @require_GET
 @member_required
 def card_updates(request):
-    """One poll for the whole page: the page sends `code:version` for each live card and
-    gets back, as out-of-band swaps, only the cards that changed (and the wallet)."""
+    """One poll for the whole page. The page sends `code:version` for each live card and
+    the creation time of its newest card; it gets back, as out-of-band swaps, the live
+    cards that changed, the cards teammates started since (and the wallet)."""
     known = {}
     for value in request.GET.getlist("live")[:CARDS_ON_PAGE * 2]:
         code, _, version = value.partition(":")
         known[code] = version
-    jobs = Job.objects.for_team(request.team).with_card_data().filter(code__in=_valid_uuids(known))
-    changed = [job for job in jobs if job.version != known[str(job.code)]]
-    if not changed:
+    team_jobs = Job.objects.for_team(request.team).with_card_data()
+    changed = [job for job in team_jobs.filter(code__in=_valid_uuids(known)) if job.version != known[str(job.code)]]
+    since = parse_datetime(request.GET.get("since", "")) if request.GET.get("since") else None
+    new = []
+    if since is not None and timezone.is_aware(since):
+        # Oldest first, each prepended in turn, so the newest ends on top. A card this
+        # page already shows (its own submission) is sent live and so left out here.
+        new = list(team_jobs.filter(created_at__gt=since).exclude(code__in=_valid_uuids(known))
+                   .order_by("created_at")[:CARDS_ON_PAGE])
+    if not changed and not new:
         return HttpResponse(status=204)
-    return render(request, "jobs/studio.html#updates", {"changed": changed})
+    newest = max([since, *[job.created_at for job in new]])
+    return render(request, "jobs/studio.html#updates", {"changed": changed, "new": new, "since": newest})
 
 
 def _valid_uuids(values):

@@ -79,16 +79,19 @@ def test_a_card_follows_its_job_live(browser, live_server, worker, emulator, mem
     shown_after = (shown_at - webhook.received_at).total_seconds()
     assert shown_after < 2, f"the card showed COMPLETED {shown_after:.2f} s after the webhook reached the studio"
     assert navigations == [], "the page never reloaded"
+    time.sleep(5.5)  # a full cycle of the idle poll for teammates' cards
+    assert page.locator("#cards article").count() == 1, "the page's own card is never inserted twice"
     assert "$0.96" in page.locator("#wallet").inner_text()
     assert "charged" in card.inner_text()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "studio-desktop.png", full_page=True)
 
-    # Once nothing is in flight, the page stops polling.
+    # Once nothing is in flight, the page drops from a poll a second to the idle poll
+    # (every 5 s) that brings teammates' new cards.
     polls = []
     page.on("request", lambda request: polls.append(request.url) if "/studio/cards/" in request.url else None)
-    time.sleep(2.5)
-    assert polls == []
+    time.sleep(5.5)
+    assert len(polls) <= 2, polls
     assert Job.objects.get().status == "COMPLETED"
     assert Wallet.objects.get(team=team).balance == 960_000
 
@@ -105,3 +108,23 @@ def test_too_little_balance_is_said_plainly_in_the_form(browser, live_server, ou
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "studio-phone-insufficient.png", full_page=True)
     assert not Job.objects.exists()
+
+
+def test_a_teammates_new_card_appears_without_a_reload(browser, live_server, owner, member, team):
+    watcher = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(watcher, live_server.url, owner.username)
+    navigations = []
+    watcher.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+    teammate = browser.new_context().new_page()
+    log_in(teammate, live_server.url, member.username)
+    teammate.fill("#id_prompt", "a teammate's lighthouse")
+    teammate.click("#fibo-form button[type=submit]")
+    teammate.locator("#cards article").first.wait_for()
+
+    card = watcher.locator("#cards article", has_text="a teammate's lighthouse")
+    card.wait_for(timeout=15_000)
+    assert "by mark" in card.inner_text()
+    assert watcher.locator("#cards article").count() == 1
+    assert navigations == []
+    teammate.context.close()

@@ -2,6 +2,7 @@
 what other roles and other teams get."""
 
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -204,7 +205,7 @@ def test_the_card_poll_is_one_query_set_whatever_the_number_of_cards(member, mem
     live = [f"{j.code}:0" for j in jobs]
     with django_assert_max_num_queries(8):
         response = client.get("/studio/cards/", {"live": live}, **HX)
-    assert response.content.decode().count('hx-swap-oob="true"') == 13  # 12 cards + the wallet
+    assert response.content.decode().count('hx-swap-oob="true"') == 13  # 12 cards + the wallet (no cursor sent)
 
 
 def test_the_page_shows_failed_cards_with_their_message(member, membership):
@@ -249,3 +250,35 @@ def test_remove_background_uses_the_chosen_output(member, team, membership):
     apply_status(job.pk, "COMPLETED")
     login(member).post(f"/jobs/{job.code}/remove-background/", {"asset": str(second.code)})
     assert Job.objects.get(model="rmbg").source_asset == second
+
+
+def test_the_card_poll_brings_teammates_new_cards(member, owner, team, membership):
+    client = login(owner)
+    page = client.get("/studio/").content.decode()
+    since = re.search(r'id="cards-since" value="([^"]+)"', page).group(1)
+    assert client.get("/studio/cards/", {"since": since}, **HX).status_code == 204
+    job = start_fibo(membership, VALID)  # mark, a teammate
+    html = client.get("/studio/cards/", {"since": since}, **HX).content.decode()
+    assert f'<div hx-swap-oob="afterbegin:#cards">' in html and f'id="job-{job.code}"' in html
+    newer = re.search(r'id="cards-since" value="([^"]+)"', html).group(1)
+    assert newer > since
+    assert client.get("/studio/cards/", {"since": newer}, **HX).status_code == 204
+
+
+def test_a_card_the_page_follows_is_not_sent_as_new(member, membership):
+    job = start_fibo(membership, VALID)
+    response = login(member).get("/studio/cards/", {"since": "2000-01-01T00:00:00+00:00",
+                                                    "live": [f"{job.code}:{job.version}"]}, **HX)
+    assert response.status_code == 204
+
+
+def test_another_teams_new_cards_never_arrive(outsider, membership):
+    start_fibo(membership, VALID)
+    response = login(outsider).get("/studio/cards/", {"since": "2000-01-01T00:00:00+00:00"}, **HX)
+    assert response.status_code == 204
+
+
+def test_a_garbled_cursor_is_ignored(member, membership):
+    start_fibo(membership, VALID)
+    assert login(member).get("/studio/cards/", {"since": "yesterday"}, **HX).status_code == 204
+    assert login(member).get("/studio/cards/", {"since": "2026-01-01T00:00:00"}, **HX).status_code == 204
