@@ -15,7 +15,7 @@ def healthz(request):
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="studio", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="studio", permanent=False), name="home"),
     path("studio/", job_views.studio, name="studio"),
     path("studio/fibo/", job_views.start_fibo, name="start_fibo"),
     path("studio/rmbg/", job_views.start_rmbg, name="start_rmbg"),
@@ -27,12 +27,11 @@ urlpatterns = [
     path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
     path("m/<str:token>/", media.signed_media, name="signed_media"),
     path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
-    path("team/", account_views.team_page, name="team"),
-    path("team/threshold/", account_views.set_threshold, name="set_threshold"),
-    path("team/members/<str:username>/cap/", account_views.set_cap, name="set_cap"),
+    path("", include("studio.accounts.urls")),
     path("wallet/", include("studio.billing.urls")),
     path("library/", include("studio.library.urls")),
     path("", include("studio.gallery.urls")),
+    path("", include("studio.activity.urls")),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

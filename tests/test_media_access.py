@@ -30,7 +30,8 @@ MEDIA_ROUTES = {"asset_file", "asset_thumbnail", "signed_media", "share_asset", 
 def test_every_media_route_is_covered_here():
     names = {name for name in get_resolver().reverse_dict if isinstance(name, str)}
     serving = {n for n in names if any(word in n for word in ("asset", "media", "zip", "thumbnail"))}
-    pages = {"asset_detail", "asset_star", "gallery_add_item", "gallery_remove_item", "gallery_move_item"}
+    pages = {"asset_detail", "asset_star", "asset_comments", "gallery_add_item", "gallery_remove_item",
+             "gallery_move_item"}
     assert serving - pages == MEDIA_ROUTES
 
 

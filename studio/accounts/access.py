@@ -6,7 +6,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 SESSION_KEY = "current_team"
 
@@ -20,15 +20,35 @@ def current_membership(request):
 
 
 def _find_membership(request):
+    """All the user's memberships in one query (people are in a handful of teams): the
+    chosen one, which also knows the others, for the header's team switcher."""
     if not request.user.is_authenticated:
         return None
-    memberships = request.user.memberships.select_related("team", "team__wallet").order_by("created_at")
+    memberships = list(request.user.memberships.filter(team__archived_at__isnull=True)
+                       .select_related("team", "team__wallet").order_by("created_at"))
     chosen = request.session.get(SESSION_KEY)
-    if chosen:
-        membership = memberships.filter(team__slug=chosen).first()
-        if membership:
-            return membership
-    return memberships.first()
+    membership = next((m for m in memberships if m.team.slug == chosen), memberships[0] if memberships else None)
+    if membership is not None:
+        membership.other_teams = sorted((m.team for m in memberships if m is not membership), key=lambda t: t.name.lower())
+    return membership
+
+
+def switch_team(request, team):
+    """Work in `team` from the next request on (the caller checked the user is in it)."""
+    request.session[SESSION_KEY] = team.slug
+    request.__dict__.pop("_membership", None)
+
+
+def forget_team(request):
+    """After leaving or closing the current team: fall back to the oldest other one."""
+    request.session.pop(SESSION_KEY, None)
+    request.__dict__.pop("_membership", None)
+
+
+def get_own_team(request, slug):
+    """One of the user's own (live) teams, to switch to; anything else is a 404."""
+    memberships = request.user.memberships.filter(team__archived_at__isnull=True).select_related("team")
+    return get_object_or_404(memberships, team__slug=slug).team
 
 
 def member_required(view):
@@ -66,3 +86,27 @@ def require_owner(membership):
     """Owners manage the wallet."""
     if membership.role != "owner":
         raise PermissionDenied("Only the team's owners can do this.")
+
+
+def require_grant(membership, role):
+    """Owners hand out admin, member and viewer; admins only member and viewer."""
+    if role not in membership.grantable_roles:
+        require_manager(membership)
+        raise PermissionDenied("Only the team's owners can make someone an admin.")
+
+
+def get_member_for_manager(request, username):
+    """A member of the current team whom the current user may manage (change the role
+    of, remove): 403 for a role that may not, 404 for anyone not in this team."""
+    require_manager(request.membership)
+    membership = get_object_or_404(request.team.memberships.select_related("user"), user__username=username)
+    if not request.membership.may_manage(membership):
+        if membership.role == "owner":
+            raise PermissionDenied("An owner's role changes only when they transfer ownership.")
+        raise PermissionDenied("Only the team's owners can change or remove its admins.")
+    return membership
+
+
+def get_invitation_for_manager(request, code):
+    require_manager(request.membership)
+    return get_object_or_404(request.team.invitations, code=code)

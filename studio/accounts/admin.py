@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
-from studio.accounts.models import Membership, Team
+from studio.accounts.models import Invitation, Membership, Team
 from studio.billing import money
 from studio.billing.forms import TopUpForm
 from studio.billing.models import format_micros
@@ -16,8 +16,10 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "balance", "created_at"]
+    list_display = ["slug", "name", "balance", "created_at", "archived_at"]
+    list_filter = [("archived_at", admin.EmptyFieldListFilter)]
     list_select_related = ["wallet"]
+    readonly_fields = ["archived_at"]
     search_fields = ["slug", "name"]
     inlines = [MembershipInline]
     actions = ["top_up"]
@@ -53,3 +55,25 @@ class TeamAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "team": team, "form": form,
                    "opts": self.model._meta, "title": f"Top up {team.name}"}
         return render(request, "admin/accounts/team/topup.html", context)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """To look at and revoke; invitations are made on the team page, which shows the
+    link (its token is stored only as a hash, so the admin could never show it)."""
+
+    list_display = ["code", "team", "role", "email", "invited_by", "created_at", "expires_at", "accepted_by", "revoked_at"]
+    list_select_related = ["team", "invited_by", "accepted_by"]
+    search_fields = ["team__slug", "email", "code"]
+    readonly_fields = ["code", "team", "role", "email", "token_hash", "invited_by", "created_at", "expires_at",
+                       "accepted_at", "accepted_by"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected invitations")
+    def revoke(self, request, queryset):
+        for invitation in queryset:
+            invitation.revoke()
+        self.message_user(request, "Revoked (used and expired ones are left as they were).", messages.SUCCESS)

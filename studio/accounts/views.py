@@ -1,51 +1,102 @@
-from decimal import Decimal
+"""Sign-up, the team page, and everything that changes who is in a team.
 
+Each write checks who is asking first (403 for a role that may not, 404 for anyone or
+anything outside the current team), then validates (400 with the message next to the
+field), then calls one model method that changes the rows and records the event
+together. Invitation links carry a secret, so the pages that show one are rendered,
+never redirected to, and never cached.
+"""
+
+from contextlib import contextmanager
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
-from studio.accounts.access import MANAGING_ROLES, member_required, require_manager, require_owner
-from studio.accounts.forms import CapForm, SignupForm, ThresholdForm
-from studio.accounts.models import Membership, Role, Team
+from studio.accounts.access import (
+    MANAGING_ROLES, forget_team, get_invitation_for_manager, get_member_for_manager, get_own_team, member_required,
+    require_grant, require_manager, require_owner, switch_team,
+)
+from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, SignupForm, ThresholdForm, TransferForm
+from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Membership, Role, Team, TeamError, TeamHasMoney
 from studio.activity.models import Event, record
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR, format_micros
 
 
 def signup(request):
-    """A new user gets a personal team, which they own, with an empty wallet."""
+    """A new user gets a personal team, which they own, with an empty wallet. A safe
+    `next` (an invitation link, say) is where they go afterwards."""
     if request.user.is_authenticated:
         return redirect("studio")
     form = SignupForm(request.POST or None)
+    next_url = _safe_next(request)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             user = form.save()
             Team.create_for(user, form.cleaned_data["team_name"] or user.username)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("studio")
-    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect(next_url or "studio")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url},
+                  status=400 if form.errors else 200)
 
 
-def _team_context(request, cap_forms=None, threshold_form=None):
-    team = request.team
+def _safe_next(request):
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return url
+    return ""
+
+
+# The team page.
+
+def _team_context(request, cap_forms=None, threshold_form=None, role_forms=None, **extra):
+    team, me = request.team, request.membership
     memberships = team.memberships.select_related("user").order_by("created_at")
     spent = dict(
         Job.objects.filter(team=team, created_at__gte=money.month_start(), money__in=[Job.Money.HELD, Job.Money.CHARGED])
         .values_list("created_by").annotate(total=Sum("price"))
     )
-    cap_forms = cap_forms or {}
+    cap_forms, role_forms = cap_forms or {}, role_forms or {}
     rows = [
-        {"membership": m, "spent": spent.get(m.user_id, 0),
-         "form": cap_forms.get(m.user.username) or CapForm(initial={"monthly_cap": _dollars(m.monthly_cap)})}
+        {"membership": m, "spent": spent.get(m.user_id, 0), "is_me": m.pk == me.pk, "manageable": me.may_manage(m),
+         "form": cap_forms.get(m.user.username) or CapForm(initial={"monthly_cap": _dollars(m.monthly_cap)}),
+         "role_form": role_forms.get(m.user.username) or RoleForm(initial={"role": m.role})}
         for m in memberships
     ]
     threshold_form = threshold_form or ThresholdForm(initial={"low_balance_threshold": _dollars(team.low_balance_threshold)})
-    return {"rows": rows, "threshold_form": threshold_form, "can_manage": request.membership.role in MANAGING_ROLES,
-            "is_owner": request.membership.role == Role.OWNER}
+    is_owner = me.role == Role.OWNER
+    context = {
+        "rows": rows, "threshold_form": threshold_form, "can_manage": me.role in MANAGING_ROLES, "is_owner": is_owner,
+        "grantable_roles": [(role, role.label) for role in me.grantable_roles],
+        "role_descriptions": [(Role(role).label, text) for role, text in ROLE_DESCRIPTIONS.items()],
+        "invitations": team.invitations.pending().select_related("invited_by").order_by("-created_at")
+        if me.is_manager else [],
+        "invite_form": InviteForm(),
+        "transfer_form": TransferForm(team=team, me=request.user) if is_owner else None,
+        "can_leave": not is_owner or sum(row["membership"].role == Role.OWNER for row in rows) > 1,
+    }
+    return {**context, **extra}
+
+
+def _team_page(request, status=200, **extra):
+    response = render(request, "accounts/team.html", _team_context(request, **extra), status=status)
+    response["Cache-Control"] = "private, no-store"  # it may carry a new invitation's one-time link
+    return response
 
 
 def _dollars(micros):
@@ -55,7 +106,7 @@ def _dollars(micros):
 @require_GET
 @member_required
 def team_page(request):
-    return render(request, "accounts/team.html", _team_context(request))
+    return _team_page(request)
 
 
 @require_POST
@@ -65,7 +116,7 @@ def set_cap(request, username):
     membership = get_object_or_404(Membership, team=request.team, user__username=username)
     form = CapForm(request.POST)
     if not form.is_valid():
-        return render(request, "accounts/team.html", _team_context(request, cap_forms={username: form}), status=400)
+        return _team_page(request, status=400, cap_forms={username: form})
     with transaction.atomic():
         membership.monthly_cap = form.cleaned_data["monthly_cap"]
         membership.save(update_fields=["monthly_cap"])
@@ -81,7 +132,7 @@ def set_threshold(request):
     require_owner(request.membership)
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        return render(request, "accounts/team.html", _team_context(request, threshold_form=form), status=400)
+        return _team_page(request, status=400, threshold_form=form)
     with transaction.atomic():
         request.team.low_balance_threshold = form.cleaned_data["low_balance_threshold"]
         request.team.save(update_fields=["low_balance_threshold"])
@@ -93,3 +144,200 @@ def set_threshold(request):
 
 def _cap_text(micros):
     return "none" if micros is None else format_micros(micros)
+
+
+@contextmanager
+def _team_rules():
+    """A rule the model keeps under its lock (two managers acting at once) is a 403."""
+    try:
+        yield
+    except TeamError as error:
+        raise PermissionDenied(str(error)) from None
+
+
+# Members and roles.
+
+@require_POST
+@member_required
+def change_role(request, username):
+    membership = get_member_for_manager(request, username)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, status=400, role_forms={username: form})
+    role = form.cleaned_data["role"]
+    require_grant(request.membership, role)
+    if role == membership.role:
+        messages.info(request, f"{username} is already {membership.get_role_display().lower()}; nothing changed.")
+        return redirect("team")
+    with _team_rules():
+        membership = request.team.change_role(membership.user, role, request.user)
+    messages.success(request, f"{username} is now {membership.get_role_display().lower()}.")
+    return redirect("team")
+
+
+@require_POST
+@member_required
+def remove_member(request, username):
+    membership = get_member_for_manager(request, username)
+    with _team_rules():
+        request.team.remove_member(membership.user, request.user)
+    messages.success(request, f"{username} is no longer in {request.team.name}.")
+    return redirect("team")
+
+
+@require_POST
+@member_required
+def leave_team(request):
+    """Anyone but the last owner; the session then falls back to another team, if any."""
+    team = request.team
+    with _team_rules():
+        team.leave(request.user)
+    forget_team(request)
+    messages.success(request, f"You left {team.name}.")
+    return redirect("studio")
+
+
+@require_POST
+@member_required
+def transfer_ownership(request):
+    require_owner(request.membership)
+    form = TransferForm(request.POST, team=request.team, me=request.user)
+    if not form.is_valid():
+        return _team_page(request, status=400, transfer_form=form)
+    successor = request.team.memberships.select_related("user").get(user__username=form.cleaned_data["username"])
+    with _team_rules():
+        request.team.transfer_ownership(request.user, successor.user)
+    messages.success(request, f"{successor.user.get_username()} owns {request.team.name} now; you are an admin.")
+    return redirect("team")
+
+
+# Closing a team.
+
+@require_http_methods(["GET", "POST"])
+@member_required
+def close_team(request):
+    """Asks first, with the slug typed. A team with money history is archived (its
+    ledger stays), one without is deleted; one with money in its wallet is neither."""
+    require_owner(request.membership)
+    team = request.team
+    form = CloseTeamForm(request.POST or None, team=team)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                outcome = team.close()
+            except TeamHasMoney as error:
+                form.add_error(None, str(error))
+                status = 409
+            else:
+                forget_team(request)
+                messages.success(request, f"{team.name} is {outcome}." + (
+                    " Its money history is kept; nobody can open the team any more." if outcome == "archived" else ""))
+                return redirect("studio")
+    team.wallet.refresh_from_db()
+    context = {"form": form, "has_money_history": team.has_money_history}
+    return render(request, "accounts/close_team.html", context, status=status)
+
+
+# Switching teams.
+
+@require_POST
+@login_required
+def switch(request):
+    team = get_own_team(request, request.POST.get("team", ""))
+    switch_team(request, team)
+    messages.info(request, f"You are working in {team.name}.")
+    return redirect("studio")
+
+
+# Invitations.
+
+def invitation_url(token):
+    return settings.PUBLIC_BASE_URL + reverse("invitation", args=[token])
+
+
+@require_POST
+@member_required
+def invite(request):
+    """Make an invitation, email it if an address was given, and show its link once."""
+    require_manager(request.membership)
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, status=400, invite_form=form)
+    data = form.cleaned_data
+    require_grant(request.membership, data["role"])
+    with _team_rules():
+        invitation, token = request.team.invite(request.user, data["role"], email=data["email"], days=data["days"])
+    url = invitation_url(token)
+    if invitation.email:
+        _email_invitation(request, invitation, url)
+    return _team_page(request, new_invitation=invitation, new_invitation_url=url)
+
+
+def _email_invitation(request, invitation, url):
+    """Sent after the invitation is committed: mail is network I/O, and a failure leaves
+    the link on the page to pass on by hand."""
+    context = {"invitation": invitation, "team": invitation.team, "inviter": request.user, "url": url}
+    subject = f"{request.user.get_username()} invited you to {invitation.team.name} on Bria Studio"
+    try:
+        send_mail(subject, render_to_string("accounts/invite_email.txt", context), None, [invitation.email])
+    except OSError:
+        messages.warning(request, f"The email to {invitation.email} could not be sent: copy the link below instead.")
+    else:
+        messages.success(request, f"Invitation emailed to {invitation.email}.")
+
+
+@require_POST
+@member_required
+def revoke_invitation(request, code):
+    invitation = get_invitation_for_manager(request, code)
+    invitation.revoke()
+    messages.success(request, "The invitation is revoked: its link stopped working at once.")
+    return redirect("team")
+
+
+@require_http_methods(["GET", "POST"])
+def invitation(request, token):
+    """The accept link. Unknown, expired, revoked and used links are the same 404. The
+    token is the URL: keep it out of caches, search engines and other sites' logs."""
+    invitation = Invitation.find_valid(token)
+    if invitation is None:
+        response = render(request, "accounts/invitation_invalid.html", status=404)
+    elif not request.user.is_authenticated:
+        response = _invitation_page(request, invitation) if request.method == "GET" else redirect_to_login(request.path)
+    elif request.method == "POST":
+        response = _accept(request, invitation)
+    else:
+        response = _invitation_page(request, invitation)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    # Not "no-referrer": the browser would then send `Origin: null` with the Join form,
+    # and the CSRF check refuses that. Same-origin keeps the token on this site.
+    response["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _invitation_page(request, invitation):
+    back = urlencode({"next": request.path})
+    existing = None
+    if request.user.is_authenticated:
+        existing = invitation.team.memberships.filter(user=request.user).first()
+    return render(request, "accounts/invitation.html", {
+        "invitation": invitation, "existing": existing,
+        "login_url": f"{reverse('login')}?{back}", "signup_url": f"{reverse('signup')}?{back}",
+    })
+
+
+def _accept(request, invitation):
+    team = invitation.team
+    try:
+        membership = invitation.accept(request.user)
+    except TeamError:  # used or revoked a moment ago
+        return render(request, "accounts/invitation_invalid.html", status=404)
+    switch_team(request, team)
+    if membership is None:
+        messages.info(request, f"You are already in {team.name}; nothing changed.")
+    else:
+        messages.success(request, f"Welcome to {team.name}: you joined as {membership.get_role_display().lower()}.")
+    return redirect("team")

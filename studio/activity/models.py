@@ -1,8 +1,24 @@
 """What happened in a team, and who did it: one append-only table that is both the
-team's activity feed and its audit log."""
+team's activity feed and its audit log; and the comments members leave on results."""
+
+import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils.text import Truncator
+
+from studio.accounts.access import MANAGING_ROLES
+
+
+class EventQuerySet(models.QuerySet):
+    """Append-only: events are created, never updated or deleted in bulk either."""
+
+    def update(self, **kwargs):
+        raise ValueError("events are append-only")
+
+    def delete(self):
+        raise ValueError("events are append-only")
 
 
 class Event(models.Model):
@@ -33,6 +49,8 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["team", "-created_at"])]
 
@@ -43,6 +61,24 @@ class Event(models.Model):
         if not self._state.adding:
             raise ValueError("events are append-only")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("events are append-only")
+
+    @property
+    def link(self):
+        """The page of what the event is about: its job, else its image; "" for none.
+        It may have been deleted since: the page then says so with its 404."""
+        if self.data.get("job"):
+            return reverse("job_card", args=[self.data["job"]])
+        if self.data.get("asset"):
+            return reverse("asset_detail", args=[self.data["asset"]])
+        return ""
+
+    @property
+    def details(self):
+        """The data as (key, text) pairs, keys in order, for people to read."""
+        return [(key, "none" if value is None else str(value)) for key, value in sorted(self.data.items())]
 
 
 # Verbs the audit log shows (money, membership, roles, caps, API keys, share links);
@@ -60,3 +96,43 @@ def record(team, actor, verb, summary="", **data):
     the two commit (or roll back) together."""
     return Event.objects.create(team=team, actor=actor if getattr(actor, "pk", None) else None,
                                 verb=verb, summary=summary[:300], data=data)
+
+
+class Comment(models.Model):
+    """A member's note on one of the team's images. Unlike events, comments can be
+    deleted: by their author, or by the team's owners and admins."""
+
+    MAX_LENGTH = 2000
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    asset = models.ForeignKey("library.Asset", models.CASCADE, related_name="comments")
+    # Kept when the author's account goes: the discussion still reads in order.
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    body = models.TextField(max_length=MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["asset", "created_at"])]
+
+    def __str__(self):
+        return f"{self.author} on {self.asset}: {Truncator(self.body).chars(40)}"
+
+    @classmethod
+    @transaction.atomic
+    def post(cls, asset, author, body):
+        """Add a comment and its event together. The event names the image, not the
+        comment's words: a deleted comment must not live on in the append-only feed."""
+        comment = cls.objects.create(asset=asset, author=author, body=body)
+        record(asset.team, author, Event.Verb.COMMENTED, _about(asset),
+               asset=str(asset.code), comment=str(comment.code))
+        return comment
+
+    def can_be_deleted_by(self, membership):
+        return self.author_id == membership.user_id or membership.role in MANAGING_ROLES
+
+
+def _about(asset):
+    job = asset.job
+    if job is not None and job.model == "fibo" and asset.role == "output":
+        return f"“{Truncator(job.params.get('prompt', '')).chars(80)}”"
+    return ""

@@ -1,0 +1,521 @@
+"""Teams that work together: invitations by link and by email, roles and who may change
+them, leaving, handing over ownership, deleting (or archiving) a team, and switching
+between teams. Every change records its event; another team's members and invitations
+are a 404; a role that may not do something gets a 403 and changes nothing."""
+
+import datetime
+import hashlib
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from jobs.actions import start_fibo
+from studio.accounts.models import Invitation, Membership, Role, Team
+from studio.activity.models import Event
+from studio.billing import money
+from studio.billing.models import Entry
+from tests.conftest import login, make_user
+
+BASE = "https://studio.example"
+TOKEN_URL = re.compile(r"https://studio\.example/invitations/([A-Za-z0-9_-]{43})/")
+PARAMS = {"prompt": "a lighthouse at dusk", "aspect_ratio": "1:1", "seed": 7, "steps_num": 30, "guidance_scale": "5"}
+
+
+@pytest.fixture(autouse=True)
+def fast_settings(settings):
+    settings.PUBLIC_BASE_URL = BASE
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture
+def admin(team):
+    user = make_user("adam")
+    Membership.objects.create(team=team, user=user, role=Role.ADMIN)
+    return user
+
+
+@pytest.fixture
+def newcomer(db):
+    """Someone with an account (and their own team) but not in acme."""
+    user = make_user("nina")
+    Team.create_for(user, "Nina's studio", slug="nina")
+    return user
+
+
+def invite(client, **data):
+    """Post an invitation; returns (response, token shown on the page or None)."""
+    response = client.post("/team/invitations/", {"role": "member", "days": "7", "email": "", **data})
+    match = TOKEN_URL.search(response.content.decode())
+    return response, match and match.group(1)
+
+
+@pytest.fixture
+def token(team, owner):
+    _, token = team.invite(owner, Role.VIEWER)
+    return token
+
+
+def role_of(team, user):
+    return Membership.objects.get(team=team, user=user).role
+
+
+def events(team, verb):
+    return list(Event.objects.filter(team=team, verb=verb).select_related("actor").order_by("id"))
+
+
+# -- inviting ------------------------------------------------------------------------
+
+def test_an_owner_invites_by_link_and_sees_the_link_once(team, owner):
+    client = login(owner)
+    response, token = invite(client, role="admin")
+    assert response.status_code == 200 and token
+    assert response["Cache-Control"] == "private, no-store"
+    invitation = Invitation.objects.get(team=team)
+    assert invitation.role == Role.ADMIN and invitation.email == "" and invitation.invited_by == owner
+    assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in str(Invitation.objects.values_list().get())  # only the hash is stored
+    assert timezone.now() + datetime.timedelta(days=6, hours=23) < invitation.expires_at
+    assert mail.outbox == []
+    page = client.get("/team/").content.decode()
+    assert token not in page and "by link" in page and f"/team/invitations/{invitation.code}/revoke/" in page
+    [event] = events(team, Event.Verb.INVITED)
+    assert event.actor == owner and event.data["role"] == "admin" and event.data["invitation"] == str(invitation.code)
+
+
+def test_an_admin_invites_by_email(team, admin):
+    response, token = invite(login(admin), email="new.person@example.com", role="viewer", days="3")
+    assert response.status_code == 200
+    [message] = mail.outbox
+    assert message.to == ["new.person@example.com"]
+    assert message.subject == "adam invited you to Acme on Bria Studio"
+    assert f"{BASE}/invitations/{token}/" in message.body and "as a viewer" in message.body
+    invitation = Invitation.objects.get(team=team)
+    assert invitation.email == "new.person@example.com" and invitation.role == Role.VIEWER
+    assert invitation.expires_at < timezone.now() + datetime.timedelta(days=3, minutes=1)
+    assert events(team, Event.Verb.INVITED)[0].actor == admin
+
+
+def test_only_an_owner_invites_an_admin(team, admin):
+    response, _ = invite(login(admin), role="admin")
+    assert response.status_code == 403
+    assert not Invitation.objects.exists() and not events(team, Event.Verb.INVITED)
+
+
+def test_members_and_viewers_cannot_invite(team, member, viewer):
+    for user in (member, viewer):
+        assert invite(login(user), role="viewer")[0].status_code == 403
+    assert not Invitation.objects.exists()
+    assert "/team/invitations/" not in login(member).get("/team/").content.decode()
+
+
+@pytest.mark.parametrize("data, field, message", [
+    ({"email": "not-an-address"}, "email", "Enter a valid email address."),
+    ({"role": "owner"}, "role", "Select a valid choice."),
+    ({"days": "0"}, "days", "greater than or equal to 1"),
+])
+def test_bad_invitation_input_is_shown_next_to_the_field(team, owner, data, field, message):
+    response, token = invite(login(owner), **data)
+    assert response.status_code == 400 and token is None
+    assert message in response.content.decode()
+    assert field in response.context["invite_form"].errors
+    assert not Invitation.objects.exists() and mail.outbox == []
+
+
+# -- accepting -----------------------------------------------------------------------
+
+def test_accepting_joins_with_the_role_and_switches_to_the_team(team, owner, newcomer, token):
+    client = login(newcomer)
+    page = client.get(f"/invitations/{token}/")
+    assert page.status_code == 200 and page["Referrer-Policy"] == "same-origin"
+    assert "Join Acme as viewer" in page.content.decode() and "olivia" in page.content.decode()
+    response = client.post(f"/invitations/{token}/")
+    assert response.status_code == 302 and response["Location"] == "/team/"
+    assert role_of(team, newcomer) == Role.VIEWER
+    assert client.session["current_team"] == "acme"
+    assert '<h1>Acme</h1>' in client.get("/team/").content.decode()
+    invitation = Invitation.objects.get()
+    assert invitation.accepted_by == newcomer and invitation.accepted_at is not None
+    [event] = events(team, Event.Verb.JOINED)
+    assert event.actor == newcomer and event.data == {"member": "nina", "role": "viewer", "invitation": str(invitation.code)}
+
+
+def test_an_invitation_works_once(team, newcomer, outsider, token):
+    assert login(newcomer).post(f"/invitations/{token}/").status_code == 302
+    client = login(outsider)
+    for response in (client.get(f"/invitations/{token}/"), client.post(f"/invitations/{token}/")):
+        assert response.status_code == 404 and "This invitation is not valid" in response.content.decode()
+    assert not team.memberships.filter(user=outsider).exists()
+
+
+def test_an_expired_invitation_is_not_valid(team, newcomer, token):
+    Invitation.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
+    client = login(newcomer)
+    assert client.get(f"/invitations/{token}/").status_code == 404
+    assert client.post(f"/invitations/{token}/").status_code == 404
+    assert not team.memberships.filter(user=newcomer).exists() and not events(team, Event.Verb.JOINED)
+
+
+def test_a_revoked_invitation_is_not_valid(team, owner, newcomer, token):
+    invitation = Invitation.objects.get()
+    response = login(owner).post(f"/team/invitations/{invitation.code}/revoke/")
+    assert response.status_code == 302 and response["Location"] == "/team/"
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is not None
+    assert login(newcomer).get(f"/invitations/{token}/").status_code == 404
+    assert login(newcomer).post(f"/invitations/{token}/").status_code == 404
+    assert "No pending invitations." in login(owner).get("/team/").content.decode()
+
+
+def test_only_managers_revoke_and_only_their_own_teams_invitations(team, member, outsider, token):
+    invitation = Invitation.objects.get()
+    assert login(member).post(f"/team/invitations/{invitation.code}/revoke/").status_code == 403
+    assert login(outsider).post(f"/team/invitations/{invitation.code}/revoke/").status_code == 404
+    assert login(outsider).get(f"/team/invitations/{invitation.code}/revoke/").status_code == 405
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
+
+
+def test_an_unknown_token_is_not_valid(newcomer):
+    for client in (Client(), login(newcomer)):
+        response = client.get("/invitations/not-a-real-token/")
+        assert response.status_code == 404 and "This invitation is not valid" in response.content.decode()
+
+
+def test_an_invitation_to_someone_already_in_the_team_changes_nothing(team, member, token):
+    client = login(member)
+    assert "You are already in Acme" in client.get(f"/invitations/{token}/").content.decode()
+    response = client.post(f"/invitations/{token}/", follow=True)
+    assert "You are already in Acme; nothing changed." in response.content.decode()
+    assert role_of(team, member) == Role.MEMBER
+    assert Invitation.objects.pending().count() == 1 and not events(team, Event.Verb.JOINED)
+
+
+def test_a_logged_out_visitor_logs_in_and_comes_back_to_the_invitation(team, newcomer, token):
+    client = Client()
+    page = client.get(f"/invitations/{token}/").content.decode()
+    assert "Join Acme" in page and f"/accounts/login/?next=%2Finvitations%2F{token}%2F" in page
+    assert f"/accounts/signup/?next=%2Finvitations%2F{token}%2F" in page
+    response = client.post(f"/invitations/{token}/")
+    assert response.status_code == 302 and response["Location"] == f"/accounts/login/?next=/invitations/{token}/"
+    assert not team.memberships.filter(user=newcomer).exists()
+    response = client.post("/accounts/login/", {"username": "nina", "password": "pw-for-tests-only",
+                                                "next": f"/invitations/{token}/"})
+    assert response.status_code == 302 and response["Location"] == f"/invitations/{token}/"
+    assert client.post(response["Location"]).status_code == 302
+    assert role_of(team, newcomer) == Role.VIEWER
+
+
+def test_a_visitor_signs_up_and_comes_back_to_the_invitation(team, token):
+    client = Client()
+    form = client.get(f"/accounts/signup/?next=/invitations/{token}/").content.decode()
+    assert f'name="next" value="/invitations/{token}/"' in form
+    response = client.post("/accounts/signup/", {
+        "username": "sam", "email": "sam@example.com", "password1": "a-long-pass-phrase-77",
+        "password2": "a-long-pass-phrase-77", "next": f"/invitations/{token}/"})
+    assert response.status_code == 302 and response["Location"] == f"/invitations/{token}/"
+    client.post(response["Location"])
+    assert team.memberships.get(user__username="sam").role == Role.VIEWER
+
+
+def test_signup_ignores_a_next_on_another_site(db):
+    response = Client().post("/accounts/signup/", {
+        "username": "sam", "email": "sam@example.com", "password1": "a-long-pass-phrase-77",
+        "password2": "a-long-pass-phrase-77", "next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == "/studio/"
+
+
+# -- roles ---------------------------------------------------------------------------
+
+def change_role(user, username, role):
+    return login(user).post(f"/team/members/{username}/role/", {"role": role})
+
+
+def test_an_owner_makes_and_unmakes_admins(team, owner, member):
+    assert change_role(owner, "mark", "admin").status_code == 302
+    assert role_of(team, member) == Role.ADMIN
+    assert change_role(owner, "mark", "viewer").status_code == 302
+    assert role_of(team, member) == Role.VIEWER
+    first, second = events(team, Event.Verb.ROLE_CHANGED)
+    assert first.actor == owner and first.data == {"member": "mark", "old": "member", "new": "admin"}
+    assert second.data == {"member": "mark", "old": "admin", "new": "viewer"}
+
+
+def test_an_admin_changes_members_and_viewers_only(team, owner, admin, member, viewer):
+    assert change_role(admin, "mark", "viewer").status_code == 302
+    assert change_role(admin, "vera", "member").status_code == 302
+    assert (role_of(team, member), role_of(team, viewer)) == (Role.VIEWER, Role.MEMBER)
+    assert change_role(admin, "vera", "admin").status_code == 403  # only owners make admins
+    other_admin = make_user("alex")
+    Membership.objects.create(team=team, user=other_admin, role=Role.ADMIN)
+    assert change_role(admin, "alex", "member").status_code == 403  # nor touch them
+    assert change_role(admin, "olivia", "member").status_code == 403
+    assert change_role(admin, "adam", "member").status_code == 403  # not even themselves
+    assert role_of(team, viewer) == Role.MEMBER and role_of(team, other_admin) == Role.ADMIN
+    assert role_of(team, owner) == Role.OWNER and role_of(team, admin) == Role.ADMIN
+    assert [e.actor for e in events(team, Event.Verb.ROLE_CHANGED)] == [admin, admin]
+
+
+def test_nobody_changes_an_owners_role(team, owner, member):
+    assert change_role(owner, "olivia", "admin").status_code == 403
+    second_owner = make_user("otto")
+    Membership.objects.create(team=team, user=second_owner, role=Role.OWNER)
+    assert change_role(owner, "otto", "member").status_code == 403
+    assert role_of(team, owner) == role_of(team, second_owner) == Role.OWNER
+    response = change_role(owner, "mark", "owner")  # ownership moves only by transfer
+    assert response.status_code == 400 and "ownership moves by transfer" in response.content.decode()
+    assert role_of(team, member) == Role.MEMBER and not events(team, Event.Verb.ROLE_CHANGED)
+
+
+def test_members_and_viewers_cannot_change_roles(team, member, viewer):
+    assert change_role(member, "vera", "member").status_code == 403
+    assert change_role(viewer, "mark", "viewer").status_code == 403
+    assert (role_of(team, member), role_of(team, viewer)) == (Role.MEMBER, Role.VIEWER)
+
+
+def test_a_bad_role_is_shown_next_to_the_member(team, owner, member):
+    response = change_role(owner, "mark", "boss")
+    assert response.status_code == 400
+    assert response.context["rows"][1]["role_form"].errors["role"]
+    assert role_of(team, member) == Role.MEMBER
+
+
+def test_the_team_page_offers_only_what_the_role_may_do(team, owner, admin, member, viewer):
+    owner_page = login(owner).get("/team/").content.decode()
+    assert "/team/members/adam/role/" in owner_page and "/team/members/olivia/role/" not in owner_page
+    assert "/team/transfer/" in owner_page and "/team/delete/" in owner_page
+    admin_page = login(admin).get("/team/").content.decode()
+    assert "/team/members/mark/role/" in admin_page and "/team/members/adam/role/" not in admin_page
+    assert '<option value="admin"' not in admin_page and "/team/transfer/" not in admin_page
+    member_page = login(member).get("/team/").content.decode()
+    assert "/role/" not in member_page and "/remove/" not in member_page and "/team/leave/" in member_page
+
+
+# -- removing and leaving -----------------------------------------------------------
+
+def remove(user, username):
+    return login(user).post(f"/team/members/{username}/remove/")
+
+
+def test_owners_and_admins_remove_members_within_their_limits(team, owner, admin, member, viewer):
+    assert remove(member, "vera").status_code == 403
+    assert remove(admin, "olivia").status_code == 403
+    assert remove(owner, "olivia").status_code == 403
+    assert remove(admin, "vera").status_code == 302
+    assert not team.memberships.filter(user=viewer).exists()
+    assert remove(owner, "adam").status_code == 302
+    assert list(team.memberships.values_list("user__username", flat=True).order_by("user__username")) == ["mark", "olivia"]
+    first, second = events(team, Event.Verb.REMOVED_MEMBER)
+    assert (first.actor, first.data) == (admin, {"member": "vera", "role": "viewer"})
+    assert (second.actor, second.data) == (owner, {"member": "adam", "role": "admin"})
+
+
+def test_an_admin_cannot_remove_another_admin(team, admin):
+    Membership.objects.create(team=team, user=make_user("alex"), role=Role.ADMIN)
+    assert remove(admin, "alex").status_code == 403
+    assert team.memberships.filter(user__username="alex").exists()
+
+
+def test_a_member_leaves_and_falls_back_to_their_other_team(team, member):
+    Team.create_for(member, "Mark's side", slug="side")
+    client = login(member)
+    client.post("/teams/switch/", {"team": "acme"})
+    response = client.post("/team/leave/")
+    assert response.status_code == 302 and response["Location"] == "/studio/"
+    assert not team.memberships.filter(user=member).exists()
+    assert "<h1>Mark&#x27;s side</h1>" in client.get("/team/").content.decode()
+    [event] = events(team, Event.Verb.LEFT)
+    assert event.actor == member and event.data == {"member": "mark", "role": "member"}
+
+
+def test_leaving_the_only_team_shows_the_no_team_page(team, viewer):
+    client = login(viewer)
+    assert client.post("/team/leave/").status_code == 302
+    response = client.get("/studio/")
+    assert response.status_code == 403 and "You are not in a team" in response.content.decode()
+    assert "You left Acme." in response.content.decode()
+
+
+def test_the_last_owner_cannot_leave(team, owner, member):
+    client = login(owner)
+    assert "hand over ownership above before you leave" in client.get("/team/").content.decode()
+    assert client.post("/team/leave/").status_code == 403
+    assert role_of(team, owner) == Role.OWNER and not events(team, Event.Verb.LEFT)
+    Membership.objects.create(team=team, user=make_user("otto"), role=Role.OWNER)
+    assert client.post("/team/leave/").status_code == 302
+    assert not team.memberships.filter(user=owner).exists()
+
+
+# -- handing over ownership ----------------------------------------------------------
+
+def test_an_owner_hands_ownership_to_a_member(team, owner, member):
+    response = login(owner).post("/team/transfer/", {"username": "mark"})
+    assert response.status_code == 302
+    assert (role_of(team, member), role_of(team, owner)) == (Role.OWNER, Role.ADMIN)
+    [event] = events(team, Event.Verb.OWNERSHIP_TRANSFERRED)
+    assert event.actor == owner and event.data == {"previous": "olivia", "owner": "mark"}
+    assert login(owner).post("/team/transfer/", {"username": "mark"}).status_code == 403  # an admin now
+
+
+@pytest.mark.parametrize("username", ["oscar", "olivia", "nobody", ""])
+def test_ownership_goes_only_to_another_member_of_the_team(team, owner, member, outsider, username):
+    response = login(owner).post("/team/transfer/", {"username": username})
+    assert response.status_code == 400
+    assert response.context["transfer_form"].errors["username"]
+    assert role_of(team, owner) == Role.OWNER and role_of(team, member) == Role.MEMBER
+    assert not events(team, Event.Verb.OWNERSHIP_TRANSFERRED)
+
+
+def test_only_an_owner_hands_over_ownership(team, admin, member):
+    assert login(admin).post("/team/transfer/", {"username": "mark"}).status_code == 403
+    assert login(member).post("/team/transfer/", {"username": "mark"}).status_code == 403
+    assert role_of(team, member) == Role.MEMBER
+
+
+# -- deleting a team -----------------------------------------------------------------
+
+@pytest.fixture
+def spent_team(outsider):
+    """Oscar's team `other`, which had money and spent it all: history, an empty wallet."""
+    team = Team.objects.get(slug="other")
+    with override_settings(FIRST_TOPUP_BONUS_MICROS=0):
+        money.top_up(team, 40_000, reason="one image", key="other-credit")
+    job = start_fibo(team.memberships.get(user=outsider), PARAMS)
+    money.capture(job)
+    team.wallet.refresh_from_db()
+    assert (team.wallet.balance, team.wallet.held, team.ledger.count()) == (0, 0, 3)
+    return team
+
+
+def test_a_team_with_money_in_its_wallet_cannot_be_deleted(team, owner):
+    client = login(owner)
+    page = client.get("/team/delete/").content.decode()
+    assert "The wallet still holds $1.00" in page and 'name="slug"' not in page
+    response = client.post("/team/delete/", {"slug": "acme"})
+    assert response.status_code == 409 and "cannot be deleted" in response.content.decode()
+    team.refresh_from_db()
+    assert team.archived_at is None and team.memberships.count() == 1
+
+
+def test_a_team_with_money_history_is_archived_and_its_ledger_kept(spent_team, outsider, newcomer):
+    Membership.objects.create(team=spent_team, user=newcomer, role=Role.MEMBER)
+    _, token = spent_team.invite(outsider, Role.MEMBER)
+    client = login(outsider)
+    assert "archived" in client.get("/team/delete/").content.decode()
+    response = client.post("/team/delete/", {"slug": "other"})
+    assert response.status_code == 302 and response["Location"] == "/studio/"
+    spent_team.refresh_from_db()
+    assert spent_team.archived_at is not None and not spent_team.memberships.exists()
+    assert Entry.objects.filter(team=spent_team).count() == 3 and spent_team.topups.count() == 1
+    assert Invitation.objects.get(team=spent_team).revoked_at is not None
+    assert login(newcomer).get(f"/invitations/{token}/").status_code == 404
+    assert client.get("/studio/").status_code == 403  # oscar has no team left
+    assert login(newcomer).post("/teams/switch/", {"team": "other"}).status_code == 404
+
+
+def test_a_team_without_money_history_is_deleted(outsider, team, owner):
+    other = Team.objects.get(slug="other")
+    Membership.objects.create(team=other, user=owner, role=Role.MEMBER)
+    other.invite(outsider, Role.VIEWER)  # its invitations and events go with it
+    client = login(outsider)
+    assert "deleted for good" in client.get("/team/delete/").content.decode()
+    assert client.post("/team/delete/", {"slug": "other"}).status_code == 302
+    assert not Team.objects.filter(slug="other").exists()
+    assert not Invitation.objects.exists() and not Event.objects.filter(data__invitation__isnull=False).exists()
+    assert not Membership.objects.filter(user=outsider).exists()
+    assert Membership.objects.filter(user=owner).count() == 1  # olivia is left with acme
+
+
+def test_deleting_asks_for_the_slug_typed_exactly(outsider):
+    client = login(outsider)
+    for typed in ("", "Other", "acme"):
+        response = client.post("/team/delete/", {"slug": typed})
+        assert response.status_code == 400 and response.context["form"].errors["slug"]
+    assert Team.objects.filter(slug="other", archived_at__isnull=True).exists()
+
+
+def test_only_an_owner_deletes_the_team(team, admin, member):
+    for user in (admin, member):
+        assert login(user).get("/team/delete/").status_code == 403
+        assert login(user).post("/team/delete/", {"slug": "acme"}).status_code == 403
+    assert Team.objects.filter(slug="acme", archived_at__isnull=True).exists()
+
+
+# -- switching teams -----------------------------------------------------------------
+
+def test_a_member_switches_between_their_teams(team, member):
+    Team.create_for(member, "Mark's side", slug="side")
+    client = login(member)
+    page = client.get("/team/").content.decode()
+    assert '<h1>Acme</h1>' in page and 'name="team" value="side"' in page
+    response = client.post("/teams/switch/", {"team": "side"})
+    assert response.status_code == 302 and response["Location"] == "/studio/"
+    assert client.session["current_team"] == "side"
+    page = client.get("/team/").content.decode()
+    assert "<h1>Mark&#x27;s side</h1>" in page and 'class="team" title="Current team: members and caps">Mark&#x27;s side' in page
+    assert "olivia" not in page and 'name="team" value="acme"' in page
+    assert client.get("/wallet/").context["wallet"].team.slug == "side"
+    client.post("/teams/switch/", {"team": "acme"})
+    assert "<h1>Acme</h1>" in client.get("/team/").content.decode()
+
+
+def test_the_switcher_shows_only_for_several_teams(team, member):
+    assert "/teams/switch/" not in login(member).get("/team/").content.decode()
+
+
+def test_switching_only_goes_to_ones_own_teams(team, member, outsider):
+    client = login(member)
+    assert client.post("/teams/switch/", {"team": "other"}).status_code == 404
+    assert client.post("/teams/switch/", {"team": "nowhere"}).status_code == 404
+    assert client.post("/teams/switch/", {}).status_code == 404
+    assert client.get("/teams/switch/").status_code == 405
+    assert "current_team" not in client.session
+    response = Client().post("/teams/switch/", {"team": "acme"})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+# -- outsiders, strangers, and the page ----------------------------------------------
+
+def test_an_outsider_gets_404_for_another_teams_members_and_invitations(team, owner, member, outsider, token):
+    client = login(outsider)
+    invitation = Invitation.objects.get()
+    for url, data in [("/team/members/mark/role/", {"role": "viewer"}), ("/team/members/mark/remove/", {}),
+                      ("/team/members/mark/cap/", {"monthly_cap": "1"}),
+                      (f"/team/invitations/{invitation.code}/revoke/", {})]:
+        assert client.post(url, data).status_code == 404, url
+    assert client.post("/team/transfer/", {"username": "mark"}).status_code == 400  # not one of oscar's members
+    assert role_of(team, member) == Role.MEMBER and Invitation.objects.pending().count() == 1
+
+
+@pytest.mark.parametrize("method, url", [
+    ("get", "/team/"), ("post", "/team/invitations/"), ("post", "/team/members/mark/role/"),
+    ("post", "/team/members/mark/remove/"), ("post", "/team/transfer/"), ("post", "/team/leave/"),
+    ("get", "/team/delete/"), ("post", "/team/delete/"), ("post", "/teams/switch/"),
+    ("post", "/team/invitations/2b8f4c9e-7d4f-4f53-9c8e-0a6a7c1f2d3e/revoke/"),
+])
+def test_the_anonymous_are_sent_to_log_in(team, member, method, url):
+    response = getattr(Client(), method)(url)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("url", ["/team/invitations/", "/team/members/mark/role/", "/team/members/mark/remove/",
+                                 "/team/transfer/", "/team/leave/"])
+def test_the_writes_refuse_get(team, owner, member, url):
+    assert login(owner).get(url).status_code == 405
+
+
+def test_the_team_page_is_a_fixed_number_of_queries(team, owner, member, viewer, django_assert_num_queries):
+    client = login(owner)
+    team.invite(owner, Role.MEMBER)
+    client.get("/team/")  # warm the session
+    # session, user, memberships; members, spend; invitations; transfer candidates
+    with django_assert_num_queries(7):
+        assert client.get("/team/").status_code == 200
+    for n in range(5):
+        Membership.objects.create(team=team, user=make_user(f"extra{n}"), role=Role.MEMBER)
+        team.invite(owner, Role.VIEWER, email=f"extra{n}@example.com")
+    with django_assert_num_queries(7):
+        assert client.get("/team/").status_code == 200
