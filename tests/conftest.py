@@ -129,6 +129,12 @@ class Emulator:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The cast's passwords are only ever checked by tests: a slow hash buys nothing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test writes its images to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

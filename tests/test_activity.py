@@ -27,11 +27,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 GENERATED = Event.Verb.GENERATED
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The cast logs in with force_login: a slow password hash buys these tests nothing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def admin(team):

@@ -29,9 +29,6 @@ BASE = "https://studio.example"
 @pytest.fixture(autouse=True)
 def fast_settings(settings):
     settings.PUBLIC_BASE_URL = BASE
-    # The cast's passwords are never checked here (login() forces the session), and
-    # the default hasher costs most of each test's setup.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @functools.cache

@@ -24,11 +24,6 @@ HX = {"HTTP_HX_REQUEST": "true"}
 BAD_DATE = "Enter the date as YYYY-MM-DD, for example 2026-05-01."
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The cast logs in with force_login: a slow password hash buys these tests nothing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @functools.cache
 def png(prompt):

@@ -259,7 +259,7 @@ def test_the_card_poll_brings_teammates_new_cards(member, owner, team, membershi
     assert client.get("/studio/cards/", {"since": since}, **HX).status_code == 204
     job = start_fibo(membership, VALID)  # mark, a teammate
     html = client.get("/studio/cards/", {"since": since}, **HX).content.decode()
-    assert f'<div hx-swap-oob="afterbegin:#cards">' in html and f'id="job-{job.code}"' in html
+    assert '<div hx-swap-oob="afterbegin:#cards">' in html and f'id="job-{job.code}"' in html
     newer = re.search(r'id="cards-since" value="([^"]+)"', html).group(1)
     assert newer > since
     assert client.get("/studio/cards/", {"since": newer}, **HX).status_code == 204

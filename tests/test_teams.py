@@ -27,7 +27,6 @@ PARAMS = {"prompt": "a lighthouse at dusk", "aspect_ratio": "1:1", "seed": 7, "s
 @pytest.fixture(autouse=True)
 def fast_settings(settings):
     settings.PUBLIC_BASE_URL = BASE
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 
