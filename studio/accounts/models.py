@@ -289,7 +289,7 @@ class Invitation(models.Model):
             raise TeamError("This invitation is not valid.")
         self.accepted_at, self.accepted_by = now, user
         membership = Membership.objects.create(team=self.team, user=user, role=self.role)
-        record(self.team, user, Event.Verb.JOINED, f"{user.get_username()} as {membership.get_role_display()}",
+        record(self.team, user, Event.Verb.JOINED, f"as {membership.get_role_display()}",
                member=user.get_username(), role=self.role, invitation=str(self.code))
         return membership
 

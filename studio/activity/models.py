@@ -29,7 +29,7 @@ class Event(models.Model):
         BONUS = "bonus", "received the first top-up bonus"
         CAP_CHANGED = "cap_changed", "changed a spend cap"
         THRESHOLD_CHANGED = "threshold_changed", "changed the low-balance warning"
-        INVITED = "invited", "invited someone"
+        INVITED = "invited", "invited"
         JOINED = "joined", "joined the team"
         ROLE_CHANGED = "role_changed", "changed a role"
         REMOVED_MEMBER = "removed_member", "removed a member"
