@@ -57,9 +57,7 @@ def _started(request, job):
         return redirect("studio")
     job = get_job_for_member(request, job.code)
     request.team.wallet.refresh_from_db()
-    response = render(request, "jobs/studio.html#new-card", {"job": job})
-    response["HX-Trigger"] = "job-started"
-    return response
+    return render(request, "jobs/studio.html#new-card", {"job": job})
 
 
 def _invalid(request, form, partial):
