@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "studio.gallery",
     "studio.reports",
     "studio.activity",
+    "studio.api",
     "jobs",
 ]
 

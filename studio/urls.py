@@ -32,6 +32,7 @@ urlpatterns = [
     path("library/", include("studio.library.urls")),
     path("", include("studio.gallery.urls")),
     path("", include("studio.activity.urls")),
+    path("", include("studio.api.urls")),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

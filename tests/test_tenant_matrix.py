@@ -14,6 +14,7 @@ from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.accounts.models import Membership, Role
 from studio.activity.models import Comment
+from studio.api.models import APIKey
 from studio.gallery.models import Gallery, GalleryItem, ShareLink
 from studio.library import media
 from studio.library.models import Asset
@@ -110,6 +111,9 @@ CASES = {
     "delete_team": ("post", "/team/delete/", {"confirm": "acme"}, team_write(("owner",))),
     "switch_team": ("post", "/teams/switch/", {"team": "acme"}, team_object()),
     "invitation": ("get", "/invitations/{invite_token}/", None, public()),
+    "api_keys": ("get", "/team/api-keys/", None, team_page(MANAGERS)),
+    "api_key_create": ("post", "/team/api-keys/new/", {"name": "k", "member": "mark"}, team_write(MANAGERS)),
+    "api_key_revoke": ("post", "/team/api-keys/{key}/revoke/", {}, team_object(MANAGERS)),
 }
 
 # Bearer links: holding the token is the permission.
@@ -151,10 +155,11 @@ def world(team, owner, member, viewer, outsider, membership):
     link, token = ShareLink.create(gallery, owner)
     comment = Comment.post(asset, member, "Lovely light.")
     invitation, invite_token = team.invite(owner, Role.MEMBER, email="friend@example.com")
+    key, _ = APIKey.issue(team, member, "script", created_by=owner)
     users = {"owner": owner, "admin": admin, "member": member, "viewer": viewer, "outsider": outsider}
     ids = {"job": job.code, "asset": asset.code, "gallery": gallery.code, "link": link.code, "token": token,
            "team": team.code, "comment": comment.code,
-           "invitation": invitation.code, "invite_token": invite_token, "signed": media.signed_media_url(asset).split("://", 1)[1].split("/", 1)[1]}
+           "invitation": invitation.code, "key": key.code, "invite_token": invite_token, "signed": media.signed_media_url(asset).split("://", 1)[1].split("/", 1)[1]}
     ids["signed"] = "/" + ids["signed"]
     return users, ids
 

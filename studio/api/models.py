@@ -1,0 +1,76 @@
+"""Team API keys: a script acts for a team, as one named member, with the member's role
+and caps. The key is shown once; only its hash is stored."""
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from studio.activity.models import Event, record
+
+PREFIX = "bria_"
+
+
+def hash_key(raw):
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class APIKey(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("accounts.Team", models.CASCADE, related_name="api_keys")
+    # The member the key acts as: jobs run through it are theirs, for caps and audit.
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    key_hash = models.CharField(max_length=64, unique=True)
+    # The first characters, to tell keys apart in lists (not enough to use one).
+    prefix = models.CharField(max_length=16)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    @transaction.atomic
+    def issue(cls, team, member, name, created_by=None):
+        """A new key; returns (key, raw). The raw key cannot be recovered later."""
+        raw = PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(team=team, member=member, name=name, key_hash=hash_key(raw), prefix=raw[:12],
+                                 created_by=created_by)
+        record(team, created_by, Event.Verb.API_KEY_CREATED, f"“{name}” acting as {member.get_username()}",
+               key=str(key.code), member=member.get_username())
+        return key, raw
+
+    @classmethod
+    def authenticate(cls, raw):
+        """The live key for `raw`, or None. Looked up by hash, so no secret is compared
+        in the database; the hash is then compared in constant time."""
+        if not raw or not raw.startswith(PREFIX):
+            return None
+        key = cls.objects.select_related("team", "member").filter(
+            key_hash=hash_key(raw), revoked_at__isnull=True, team__archived_at__isnull=True).first()
+        if key is None or not secrets.compare_digest(key.key_hash, hash_key(raw)):
+            return None
+        return key
+
+    def membership(self):
+        """The member's membership of the key's team (None once they have left it)."""
+        return self.team.memberships.select_related("team", "user").filter(user=self.member).first()
+
+    def touch(self):
+        APIKey.objects.filter(pk=self.pk).update(last_used_at=timezone.now())
+
+    @transaction.atomic
+    def revoke(self, actor):
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+            record(self.team, actor, Event.Verb.API_KEY_REVOKED, f"“{self.name}”", key=str(self.code))

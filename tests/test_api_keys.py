@@ -1,0 +1,86 @@
+"""Team API keys: issued by owners and admins (or the command), shown once, stored
+hashed, revocable, acting as a named member."""
+
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from studio.activity.models import Event
+from studio.api.models import APIKey, hash_key
+from tests.conftest import login
+
+
+def test_an_owner_issues_a_key_shown_once_and_stored_hashed(owner, member, team):
+    client = login(owner)
+    response = client.post("/team/api-keys/new/", {"name": "catalogue script", "member": "mark"})
+    html = response.content.decode()
+    raw = re.search(r'id="new-key" class="mono" type="text" readonly value="([^"]+)"', html).group(1)
+    assert response["Cache-Control"] == "no-store"
+    key = APIKey.objects.get()
+    assert (key.name, key.member, key.team, key.created_by) == ("catalogue script", member, team, owner)
+    assert key.key_hash == hash_key(raw) and raw not in (key.key_hash, key.prefix)
+    assert len(raw) >= 40 and raw.startswith("bria_")
+    assert raw not in client.get("/team/api-keys/").content.decode(), "never shown again"
+    assert APIKey.authenticate(raw) == key
+    assert Event.objects.filter(verb="api_key_created", actor=owner).exists()
+
+
+def test_a_revoked_or_wrong_key_does_not_authenticate(owner, team):
+    key, raw = APIKey.issue(team, owner, "x", created_by=owner)
+    assert APIKey.authenticate(raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert APIKey.authenticate("") is None and APIKey.authenticate("not-a-key") is None
+    assert login(owner).post(f"/team/api-keys/{key.code}/revoke/").status_code == 302
+    assert APIKey.authenticate(raw) is None
+    assert Event.objects.filter(verb="api_key_revoked").count() == 1
+
+
+def test_the_last_use_is_recorded(owner, team):
+    key, _ = APIKey.issue(team, owner, "x")
+    key.touch()
+    key.refresh_from_db()
+    assert key.last_used_at is not None
+    assert "never" not in login(owner).get("/team/api-keys/").content.decode().split("x</td>")[1][:300]
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"name": "", "member": "mark"}, "This field is required."),
+    ({"name": "x", "member": "oscar"}, "Select a valid choice."),
+])
+def test_bad_input_issues_nothing(owner, member, outsider, data, message):
+    response = login(owner).post("/team/api-keys/new/", data)
+    assert response.status_code == 400 and message in response.content.decode()
+    assert not APIKey.objects.exists()
+
+
+def test_members_and_viewers_cannot_manage_keys(owner, member, viewer, team):
+    key, _ = APIKey.issue(team, owner, "x")
+    for user in (member, viewer):
+        client = login(user)
+        assert client.get("/team/api-keys/").status_code == 403
+        assert client.post("/team/api-keys/new/", {"name": "y", "member": "mark"}).status_code == 403
+        assert client.post(f"/team/api-keys/{key.code}/revoke/").status_code == 403
+    assert APIKey.objects.count() == 1 and APIKey.objects.get().revoked_at is None
+
+
+def test_another_teams_key_is_404(owner, outsider, team):
+    key, raw = APIKey.issue(team, owner, "x")
+    assert login(outsider).post(f"/team/api-keys/{key.code}/revoke/").status_code == 404
+    assert APIKey.authenticate(raw) == key
+
+
+def test_the_command_prints_the_key_as_its_last_line(team, owner, member, capsys):
+    call_command("create_api_key", "acme", "--name", "ci", "--member", "mark")
+    raw = capsys.readouterr().out.strip().splitlines()[-1]
+    key = APIKey.authenticate(raw)
+    assert (key.name, key.member) == ("ci", member)
+    call_command("create_api_key", "acme")
+    assert APIKey.authenticate(capsys.readouterr().out.strip().splitlines()[-1]).member == owner
+
+
+@pytest.mark.parametrize("args, message", [(["nope"], "no team with slug 'nope'"),
+                                           (["acme", "--member", "oscar"], "'oscar' is not a member of acme")])
+def test_the_command_refuses_bad_input(team, outsider, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_api_key", *args)
+    assert not APIKey.objects.exists()
