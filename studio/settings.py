@@ -239,6 +239,9 @@ PIXAZO_WEBHOOK_MODE = env_str("PIXAZO_WEBHOOK_MODE", "sync")
 if PIXAZO_WEBHOOK_MODE not in ("terminal", "sync"):
     raise ImproperlyConfigured(f"PIXAZO_WEBHOOK_MODE must be terminal or sync, got {PIXAZO_WEBHOOK_MODE!r}")
 
+# Requests per minute per team API key on the gateway-compatible API (429 beyond).
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+
 # Money, in integer micro-dollars ($1 = 1_000_000).
 PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}
 # The gateway bills COMPLETED and FAILED; ERROR is "system error — not charged".

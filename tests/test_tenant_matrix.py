@@ -114,6 +114,11 @@ CASES = {
     "api_keys": ("get", "/team/api-keys/", None, team_page(MANAGERS)),
     "api_key_create": ("post", "/team/api-keys/new/", {"name": "k", "member": "mark"}, team_write(MANAGERS)),
     "api_key_revoke": ("post", "/team/api-keys/{key}/revoke/", {}, team_object(MANAGERS)),
+    # The gateway-compatible API answers to team API keys only (tests/test_api_gateway.py),
+    # never to a browser session.
+    "api_gateway_fibo": ("post", "/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request", {}, public(401)),
+    "api_gateway_rmbg": ("post", "/bria-rmbg-2-0-682/v1/bria-rmbg-2-0-request", {}, public(401)),
+    "api_gateway_status": ("get", "/v2/requests/status/bria-fibo-bbq-preview_{job}", None, public(401)),
 }
 
 # Bearer links: holding the token is the permission.
