@@ -18,14 +18,14 @@ from studio.billing.models import Wallet
 from studio.library.models import Asset
 
 
-def start_job(membership, model, params, *, source_asset=None):
+def start_job(membership, model, params, *, source_asset=None, **job_fields):
     """Hold the price and queue the job. Raises PermissionDenied for a role that cannot
     run jobs and money.InsufficientFunds (booking nothing) when the wallet is short."""
     require_runner(membership)
     with transaction.atomic():
         job = Job.objects.create(
             team=membership.team, created_by=membership.user, model=model, params=params,
-            source_asset=source_asset, price=money.price_of(model),
+            source_asset=source_asset, price=money.price_of(model), **job_fields,
         )
         money.hold(job, membership.user)
         enqueue("jobs.tasks.submit_job", job.pk)
@@ -40,8 +40,8 @@ def _record_start(job):
         record(job.team, job.created_by, Event.Verb.REMOVED_BACKGROUND, "", job=str(job.code))
 
 
-def start_fibo(membership, params):
-    return start_job(membership, Job.Model.FIBO, params)
+def start_fibo(membership, params, **job_fields):
+    return start_job(membership, Job.Model.FIBO, params, **job_fields)
 
 
 MAX_VARIATIONS = 8
@@ -66,8 +66,8 @@ def start_variations(membership, source, count):
         raise money.CapExceeded(total, exc.cap, max(left, 0)) from None
 
 
-def start_rmbg_from_url(membership, image_url):
-    return start_job(membership, Job.Model.RMBG, {"image_url": image_url})
+def start_rmbg_from_url(membership, image_url, **job_fields):
+    return start_job(membership, Job.Model.RMBG, {"image_url": image_url}, **job_fields)
 
 
 def start_rmbg_from_asset(membership, asset):

@@ -77,6 +77,10 @@ class Job(models.Model):
     outputs_fetched = models.BooleanField(default=False)
     output_error = models.CharField(max_length=300, blank=True)
 
+    # A client of the studio's gateway-compatible API asked to be called back here.
+    client_webhook_url = models.URLField(max_length=2000, blank=True)
+    client_webhook_mode = models.CharField(max_length=8, blank=True)
+
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     poll_failures = models.PositiveIntegerField(default=0)
     fetch_attempts = models.PositiveIntegerField(default=0)

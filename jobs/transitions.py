@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import RANK, TERMINAL, Job, Status
+from jobs.queue import enqueue
 from studio.billing import money
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ def apply_status(job_id, status, *, error="", media_urls=None, submission=None, 
             job.error = error[:2000]
             _settle(job)
         job.save()
+        if job.client_webhook_url and (status in TERMINAL or job.client_webhook_mode == "sync"):
+            # The client of the studio's gateway-compatible API asked to hear about it.
+            enqueue("studio.api.tasks.deliver_callback", job.pk, status)
     logger.info("job %s is now %s", job.code, status)
     return True
 

@@ -241,6 +241,8 @@ if PIXAZO_WEBHOOK_MODE not in ("terminal", "sync"):
 
 # Requests per minute per team API key on the gateway-compatible API (429 beyond).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
+# Like the gateway, the studio calls API clients back over HTTPS only, unless this is on.
+API_ALLOW_HTTP_CALLBACKS = env_bool("API_ALLOW_HTTP_CALLBACKS", DEBUG)
 
 # Money, in integer micro-dollars ($1 = 1_000_000).
 PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}

@@ -207,3 +207,75 @@ def test_the_seeds_typical_workflow_end_to_end(live_server, worker, emulator, te
     image = httpx.get(body["output"]["media_url"][0])
     assert image.status_code == 200 and image.content[:4] == b"\x89PNG"
     assert Wallet.objects.get(team=team).balance == 960_000
+
+
+class Receiver:
+    """A client's webhook endpoint: a real HTTP server that records what it is sent."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+def submit_with_callback(key, url, mode="terminal"):
+    return Client(HTTP_HOST="127.0.0.1").post(FIBO_PATH, json.dumps({"prompt": "x"}), content_type="application/json",
+                                              HTTP_OCP_APIM_SUBSCRIPTION_KEY=key, HTTP_X_WEBHOOK_URL=url,
+                                              HTTP_X_WEBHOOK_MODE=mode)
+
+
+def test_the_client_is_called_back_at_the_terminal_status(key, receiver, settings):
+    from studio.api.tasks import deliver_callback
+
+    settings.API_ALLOW_HTTP_CALLBACKS = True
+    settings.FETCH_ALLOW_PRIVATE_ADDRESSES = True  # the receiver listens on loopback here
+    request_id = submit_with_callback(key, receiver.url).json()["request_id"]
+    job = Job.objects.get()
+    assert (job.client_webhook_url, job.client_webhook_mode) == (receiver.url, "terminal")
+    Job.objects.filter(pk=job.pk).update(submission="accepted", request_id="cb-1")
+    apply_status(job.pk, "PROCESSING")
+    apply_status(job.pk, "ERROR", error="boom")
+    assert deliver_callback(job.pk, "ERROR") == "delivered"
+    assert receiver.received == [{**receiver.received[0], "request_id": request_id, "status": "ERROR", "error": "boom"}]
+
+
+def test_a_callback_to_a_private_address_is_never_sent(key, receiver, settings):
+    from studio.api.tasks import deliver_callback
+
+    settings.API_ALLOW_HTTP_CALLBACKS = True
+    submit_with_callback(key, receiver.url)
+    assert deliver_callback(Job.objects.get().pk, "QUEUED") == "refused"
+    assert receiver.received == []
+
+
+def test_a_plain_http_callback_is_refused_in_production(key, settings):
+    settings.API_ALLOW_HTTP_CALLBACKS = False
+    response = submit_with_callback(key, "http://client.example/hook")
+    assert response.status_code == 400 and "HTTPS" in response.json()["message"]
+    assert not Job.objects.exists()
+
+
+def test_an_unknown_webhook_mode_is_refused(key):
+    response = submit_with_callback(key, "https://client.example/hook", mode="always")
+    assert response.status_code == 400 and not Job.objects.exists()

@@ -28,8 +28,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs.models import Job
 from studio.accounts.access import (
-    MANAGING_ROLES, forget_team, get_invitation_for_manager, get_member_for_manager, get_own_team, member_required,
-    require_grant, require_manager, require_owner, switch_team,
+    MANAGING_ROLES,
+    forget_team,
+    get_invitation_for_manager,
+    get_member_for_manager,
+    get_own_team,
+    member_required,
+    require_grant,
+    require_manager,
+    require_owner,
+    switch_team,
 )
 from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, SignupForm, ThresholdForm, TransferForm
 from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Membership, Role, Team, TeamError, TeamHasMoney

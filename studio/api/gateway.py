@@ -9,6 +9,7 @@ document); money and jobs go through the same actions as the studio page.
 
 import datetime
 import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -84,16 +85,31 @@ def request_id_of(job):
     return f"{GATEWAY_MODELS[job.model][0]}_{job.code}"
 
 
+def _callback(request):
+    """X-Webhook-URL and X-Webhook-Mode, checked as the gateway checks them."""
+    url = request.headers.get("X-Webhook-URL", "")
+    mode = request.headers.get("X-Webhook-Mode", "terminal")
+    if mode not in ("terminal", "sync"):
+        raise GatewayAnswer(400, "Bad Request", "X-Webhook-Mode must be terminal or sync")
+    if not url:
+        return {}
+    allowed = ("https", "http") if settings.API_ALLOW_HTTP_CALLBACKS else ("https",)
+    if urlsplit(url).scheme not in allowed or not urlsplit(url).hostname or len(url) > 2000:
+        raise GatewayAnswer(400, "Bad Request", "X-Webhook-URL must be an HTTPS URL")
+    return {"client_webhook_url": url, "client_webhook_mode": mode}
+
+
 def _submit(request, key, membership, model):
     body = parse_json_object(request.body)
+    callback = _callback(request)
     try:
         if model == Job.Model.FIBO:
             clean = validate_fibo(body)
             params = fibo_params(clean["prompt"], clean["aspect_ratio"], clean["seed"], clean["steps_num"],
                                  str(clean["guidance_scale"]))
-            job = actions.start_fibo(membership, params)
+            job = actions.start_fibo(membership, params, **callback)
         else:
-            job = actions.start_rmbg_from_url(membership, validate_rmbg(body)["image_url"])
+            job = actions.start_rmbg_from_url(membership, validate_rmbg(body)["image_url"], **callback)
     except InsufficientFunds:
         raise GatewayAnswer(402, **INSUFFICIENT) from None
     except (CapExceeded, PermissionDenied) as exc:
