@@ -9,19 +9,10 @@ from django.urls import reverse
 from django.utils.text import Truncator
 
 from studio.accounts.access import MANAGING_ROLES
+from studio.appendonly import AppendOnlyModel, AppendOnlyQuerySet
 
 
-class EventQuerySet(models.QuerySet):
-    """Append-only: events are created, never updated or deleted in bulk either."""
-
-    def update(self, **kwargs):
-        raise ValueError("events are append-only")
-
-    def delete(self):
-        raise ValueError("events are append-only")
-
-
-class Event(models.Model):
+class Event(AppendOnlyModel):
     class Verb(models.TextChoices):
         GENERATED = "generated", "generated an image"
         REMOVED_BACKGROUND = "removed_background", "removed a background"
@@ -49,21 +40,13 @@ class Event(models.Model):
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
-    objects = EventQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["team", "-created_at"])]
 
     def __str__(self):
         return f"{self.actor} {self.get_verb_display()} in {self.team}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ValueError("events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("events are append-only")
 
     @property
     def link(self):

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from studio.appendonly import AppendOnlyModel, AppendOnlyQuerySet
+
 MICROS_PER_DOLLAR = 1_000_000
 
 
@@ -62,21 +64,13 @@ class Wallet(models.Model):
         return format_micros(self.available)
 
 
-class EntryQuerySet(models.QuerySet):
-    """Append-only: rows are created, never updated or deleted in bulk either."""
-
-    def update(self, **kwargs):
-        raise ValueError("ledger entries are append-only")
-
-    def delete(self):
-        raise ValueError("ledger entries are append-only")
-
+class EntryQuerySet(AppendOnlyQuerySet):
     def spend(self):
         """Money actually charged: captures (negative balance deltas) as positive amounts."""
         return self.filter(kind=Entry.Kind.CAPTURE)
 
 
-class Entry(models.Model):
+class Entry(AppendOnlyModel):
     class Kind(models.TextChoices):
         TOPUP = "topup", "Top-up"
         BONUS = "bonus", "Bonus"
@@ -116,14 +110,6 @@ class Entry(models.Model):
     def __str__(self):
         return f"{self.kind} {self.balance_delta:+}/{self.held_delta:+} for {self.team}"
 
-    def save(self, *args, **kwargs):
-        # Append-only: a row, once written, is never changed.
-        if not self._state.adding:
-            raise ValueError("ledger entries are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("ledger entries are append-only")
 
 
 class TopUp(models.Model):
