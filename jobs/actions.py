@@ -8,7 +8,7 @@ import secrets
 
 from django.db import transaction
 
-from jobs.models import Job
+from jobs.models import Job, Status
 from jobs.params import MAX_SEED
 from jobs.queue import enqueue
 from studio.accounts.access import require_runner
@@ -64,6 +64,29 @@ def start_variations(membership, source, count):
     except money.CapExceeded as exc:
         left = exc.cap - money.spent_this_month(membership.team_id, membership.user_id)
         raise money.CapExceeded(total, exc.cap, max(left, 0)) from None
+
+
+class NotRetryable(Exception):
+    def __init__(self, message, retry=None):
+        super().__init__(message)
+        self.retry = retry
+
+
+def retry_job(membership, job):
+    """Run an ERROR job again as a new job with the same input, held and charged like any
+    other (the ERROR itself was never charged). Once per job, so a resent request cannot
+    pay twice: retrying again raises NotRetryable carrying the first retry."""
+    require_runner(membership)
+    if job.status != Status.ERROR:
+        raise NotRetryable("Only a job that ended in ERROR can be retried.")
+    with transaction.atomic():
+        Job.objects.select_for_update().filter(pk=job.pk).first()
+        existing = Job.objects.filter(retry_of=job).first()
+        if existing is not None:
+            raise NotRetryable("This job has already been retried.", existing)
+        if "source" in job.params and job.source_asset_id is None:
+            raise NotRetryable("The input image of this job is no longer in the library.")
+        return start_job(membership, job.model, job.params, source_asset=job.source_asset, retry_of=job)
 
 
 def start_rmbg_from_url(membership, image_url, **job_fields):

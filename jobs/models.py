@@ -65,6 +65,8 @@ class Job(models.Model):
         "library.Asset", models.SET_NULL, null=True, blank=True, related_name="derived_jobs"
     )
     price = models.BigIntegerField(help_text="micro-dollars, frozen when the hold is placed")
+    # A job that ended in ERROR (never charged) may be run again, once, as a new job.
+    retry_of = models.OneToOneField("self", models.SET_NULL, null=True, blank=True, related_name="retry")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     submission = models.CharField(max_length=10, choices=Submission.choices, default=Submission.PENDING)

@@ -117,6 +117,18 @@ def remove_background(request, code):
 
 @require_POST
 @member_required
+def retry(request, code):
+    """Run an ERROR job again (once), as a new card."""
+    job = get_job_for_member(request, code)
+    try:
+        return _started(request, actions.retry_job(request.membership, job))
+    except (actions.NotRetryable, InsufficientFunds, CapExceeded) as exc:
+        messages.error(request, str(exc))
+        return _refresh_or_redirect(request)
+
+
+@require_POST
+@member_required
 def variations(request, code):
     """The same prompt and parameters with N new seeds, held and queued together."""
     source = get_job_for_member(request, code)

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    "ninja",
     "studio.accounts",
     "studio.billing",
     "studio.library",
@@ -179,6 +180,17 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The cache holds the API's per-key request counters, so every web process must share
+# it: Redis through CACHE_URL (defaulting to REDIS_URL), else memory, which is right for
+# the single process `make run` starts. Keys are prefixed; nothing here calls clear(),
+# which would flush the whole Redis database, the queue's included.
+CACHE_URL = env_url("CACHE_URL", REDIS_URL, schemes=("redis", "rediss", "unix"))
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "studio-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -239,10 +251,13 @@ PIXAZO_WEBHOOK_MODE = env_str("PIXAZO_WEBHOOK_MODE", "sync")
 if PIXAZO_WEBHOOK_MODE not in ("terminal", "sync"):
     raise ImproperlyConfigured(f"PIXAZO_WEBHOOK_MODE must be terminal or sync, got {PIXAZO_WEBHOOK_MODE!r}")
 
-# Requests per minute per team API key on the gateway-compatible API (429 beyond).
+# Requests per minute per team API key, on both APIs (429 with Retry-After beyond).
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 # Like the gateway, the studio calls API clients back over HTTPS only, unless this is on.
 API_ALLOW_HTTP_CALLBACKS = env_bool("API_ALLOW_HTTP_CALLBACKS", DEBUG)
+# The native API's lists: 50 items a page unless `limit` asks for up to 100.
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_MAX_LIMIT = 100
 
 # Money, in integer micro-dollars ($1 = 1_000_000).
 PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from jobs import views as job_views
 from jobs.webhooks import pixazo_webhook
 from studio.accounts import views as account_views
+from studio.api.native import api, not_found_view
 from studio.library import media
 
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("jobs/<uuid:code>/", job_views.card, name="job_card"),
     path("jobs/<uuid:code>/remove-background/", job_views.remove_background, name="remove_background"),
     path("jobs/<uuid:code>/variations/", job_views.variations, name="variations"),
+    path("jobs/<uuid:code>/retry/", job_views.retry, name="retry_job"),
     path("assets/<uuid:code>/", media.asset_file, name="asset_file"),
     path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
     path("m/<str:token>/", media.signed_media, name="signed_media"),
@@ -33,6 +35,8 @@ urlpatterns = [
     path("", include("studio.gallery.urls")),
     path("", include("studio.activity.urls")),
     path("", include("studio.api.urls")),
+    path("api/", api.urls),
+    path("api/<path:unmatched>", not_found_view, name="api_not_found"),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from jobs.emulator.images import render_fibo
@@ -23,11 +22,6 @@ FIBO_PATH = "/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request"
 RMBG_PATH = "/bria-rmbg-2-0-682/v1/bria-rmbg-2-0-request"
 SEED_PROMPT = ("A magnificent hot air balloon festival at sunrise, dozens of colorful balloons floating over a "
                "misty valley with rolling hills")
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
 
 
 @pytest.fixture

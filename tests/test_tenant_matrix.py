@@ -4,6 +4,8 @@ configuration, so a new route without a case here fails) is tried by each role o
 give its designed answer. No object of another team is ever readable or writable: for
 an outsider every object of acme's is a 404."""
 
+import json
+
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -46,6 +48,11 @@ def team_object(allowed=MEMBERS, denied=403):
 
 def public(answer=OK):
     return {r: answer for r in ROLES}
+
+
+def api(expected):
+    """The same answers through the native API, where no key is a 401, not a login."""
+    return {role: 401 if answer == LOGIN else answer for role, answer in expected.items()}
 
 
 # name → (method, path template, POST data, expected answer per role)
@@ -119,6 +126,37 @@ CASES = {
     "api_gateway_fibo": ("post", "/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request", {}, public(401)),
     "api_gateway_rmbg": ("post", "/bria-rmbg-2-0-682/v1/bria-rmbg-2-0-request", {}, public(401)),
     "api_gateway_status": ("get", "/v2/requests/status/bria-fibo-bbq-preview_{job}", None, public(401)),
+    "retry_job": ("post", "/jobs/{job}/retry/", {}, team_object(RUNNERS)),
+    # The native API, tried with an API key acting as each role's user (the outsider's
+    # key is for their own team); no key is a 401. Its own tests: tests/test_api_native.py.
+    "api:api-root": ("api_get", "/api/", None, public(404)),
+    "api:openapi-json": ("api_get", "/api/openapi.json", None, public()),
+    "api:openapi-view": ("api_get", "/api/docs", None, public()),
+    "api_not_found": ("api_get", "/api/nothing/here", None, public(404)),
+    "api:list_jobs": ("api_get", "/api/jobs", None, api(team_page())),
+    "api:get_job": ("api_get", "/api/jobs/{job}", None, api(team_object())),
+    "api:start_fibo": ("api_post", "/api/jobs/fibo", {"prompt": "x"}, api(team_write())),
+    "api:start_rmbg": ("api_post", "/api/jobs/rmbg", {"image_url": "https://example.com/a.png"}, api(team_write())),
+    # The world's job is COMPLETED: a runner is told it cannot be retried (409).
+    "api:retry_job": ("api_post", "/api/jobs/{job}/retry", {}, api(team_object(RUNNERS))),
+    "api:get_wallet": ("api_get", "/api/wallet", None, api(team_page())),
+    "api:ledger": ("api_get", "/api/wallet/ledger", None, api(team_page())),
+    "api:list_assets": ("api_get", "/api/library", None, api(team_page())),
+    "api:get_asset": ("api_get", "/api/library/{asset}", None, api(team_object())),
+    "api:star": ("api_put", "/api/library/{asset}/star", {"starred": True}, api(team_object())),
+    "api:list_galleries": ("api_get", "/api/galleries", None, api(team_page())),
+    "api:get_gallery": ("api_get", "/api/galleries/{gallery}", None, api(team_object())),
+    "api:add_item": ("api_post", "/api/galleries/{gallery}/items", {"asset": "{asset}"}, api(team_object(RUNNERS))),
+    "api:remove_item": ("api_delete", "/api/galleries/{gallery}/items/{asset}", None, api(team_object(RUNNERS))),
+    "api:move_item": ("api_post", "/api/galleries/{gallery}/items/{asset}/move", {"direction": "up"},
+                      api(team_object(RUNNERS))),
+    "api:set_cover": ("api_put", "/api/galleries/{gallery}/cover", {"asset": "{asset}"}, api(team_object(RUNNERS))),
+    "api:list_links": ("api_get", "/api/galleries/{gallery}/links", None, api(team_object())),
+    "api:revoke_link": ("api_delete", "/api/galleries/{gallery}/links/{link}", None, api(team_object(RUNNERS))),
+    "api:create_gallery": ("api_post", "/api/galleries", {"title": "New"}, api(team_write())),
+    "api:edit_gallery": ("api_patch", "/api/galleries/{gallery}", {"title": "Renamed"}, api(team_object(RUNNERS))),
+    "api:delete_gallery": ("api_delete", "/api/galleries/{gallery}", None, api(team_object(MANAGERS))),  # or its maker
+    "api:create_link": ("api_post", "/api/galleries/{gallery}/links", {}, api(team_object(RUNNERS))),
 }
 
 # Bearer links: holding the token is the permission.
@@ -135,9 +173,9 @@ def route_names(resolver=None, prefix=""):
         if isinstance(pattern, URLResolver):
             if pattern.namespace == "admin":
                 continue
-            yield from route_names(pattern, prefix)
+            yield from route_names(pattern, f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix)
         elif isinstance(pattern, URLPattern):
-            yield pattern.name or f"<unnamed {pattern.pattern}>"
+            yield prefix + pattern.name if pattern.name else f"<unnamed {pattern.pattern}>"
 
 
 def test_every_route_has_a_case():
@@ -175,6 +213,19 @@ def client_for(role, users):
     return login(users[role])
 
 
+def api_client_for(role, users):
+    """A client carrying an API key that acts as the role's user in their own team."""
+    if role == "anonymous":
+        return Client(HTTP_HOST="127.0.0.1")
+    membership = users[role].memberships.select_related("team").get()
+    _, raw = APIKey.issue(membership.team, users[role], f"{role}'s script")
+    return Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def fill(value, ids):
+    return value.format(**ids) if isinstance(value, str) else value
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_route_answers_each_role_as_designed(name, role, world, settings):
@@ -182,11 +233,14 @@ def test_each_route_answers_each_role_as_designed(name, role, world, settings):
     users, ids = world
     method, path, data, expected = CASES[name]
     url = path.format(**ids)
-    client = client_for(role, users)
-    if method == "get":
-        response = client.get(url)
+    if method.startswith("api_"):
+        method = method.removeprefix("api_")
+        body = json.dumps({k: fill(v, ids) for k, v in data.items()}) if data is not None else None
+        response = getattr(api_client_for(role, users), method)(url, body, content_type="application/json")
+    elif method == "get":
+        response = client_for(role, users).get(url)
     else:
-        response = client.post(url, {k: v.format(**ids) for k, v in (data or {}).items()})
+        response = client_for(role, users).post(url, {k: v.format(**ids) for k, v in (data or {}).items()})
     want = expected[role]
     status = response.status_code
     if want == OK:
@@ -201,8 +255,9 @@ def test_each_route_answers_each_role_as_designed(name, role, world, settings):
 def test_no_response_to_an_outsider_names_an_acme_object(world):
     users, ids = world
     client = login(users["outsider"])
+    api_client = api_client_for("outsider", users)
     for name, (method, path, data, _) in CASES.items():
-        if method != "get" or "{" not in path or name in BEARER_ROUTES:
+        if method not in ("get", "api_get") or "{" not in path or name in BEARER_ROUTES:
             continue
-        body = client.get(path.format(**ids)).content.decode(errors="replace")
+        body = (api_client if method == "api_get" else client).get(path.format(**ids)).content.decode(errors="replace")
         assert "Picks" not in body and "mark" not in body, name

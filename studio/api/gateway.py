@@ -12,19 +12,23 @@ import uuid
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import actions
-from jobs.emulator.server import HttpError, parse_json_object, validate_fibo, validate_rmbg
+from jobs.emulator.server import (
+    HttpError,
+    parse_json_object,
+    validate_fibo,
+    validate_rmbg,
+)
 from jobs.models import Job, Status
 from jobs.params import GATEWAY_MODELS, fibo_params
 from studio.api.models import APIKey
+from studio.api.ratelimit import RateLimited, check_rate
 from studio.billing.money import CapExceeded, InsufficientFunds
 from studio.library.media import signed_media_url
 
@@ -54,7 +58,7 @@ def gateway_view(view):
             key = APIKey.authenticate(request.headers.get("Ocp-Apim-Subscription-Key", ""))
             if key is None:
                 raise GatewayAnswer(401, **UNAUTHORIZED)
-            _rate_limit(key)
+            check_rate(key)
             membership = key.membership()
             if membership is None:
                 raise GatewayAnswer(403, "Forbidden", "The key's member is no longer in the team.")
@@ -62,23 +66,14 @@ def gateway_view(view):
             return view(request, key, membership, *args, **kwargs)
         except GatewayAnswer as exc:
             return _answer(exc)
+        except RateLimited as exc:
+            return _answer(GatewayAnswer(429, "Too Many Requests", str(exc), {"Retry-After": str(exc.retry_after)}))
         except HttpError as exc:
             return _answer(GatewayAnswer(exc.status, exc.body["error"], exc.body["message"], exc.headers))
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
     return wrapper
-
-
-def _rate_limit(key):
-    """A fixed window per key (settings.API_RATE_LIMIT_PER_MINUTE)."""
-    window = int(timezone.now().timestamp() // 60)
-    name = f"api-rate:{key.pk}:{window}"
-    cache.add(name, 0, timeout=120)
-    if cache.incr(name) > settings.API_RATE_LIMIT_PER_MINUTE:
-        retry_after = 60 - int(timezone.now().timestamp() % 60)
-        raise GatewayAnswer(429, "Too Many Requests", "Rate limit exceeded for this key; retry later.",
-                            {"Retry-After": str(max(retry_after, 1))})
 
 
 def request_id_of(job):

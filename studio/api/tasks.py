@@ -18,7 +18,9 @@ TIMEOUT_SECONDS = 5
 
 def deliver_callback(job_id, status):
     """POST the job's status body (as of now) to the client; at least once."""
-    from studio.api.gateway import status_body  # the same body the status endpoint serves
+    from studio.api.gateway import (
+        status_body,  # the same body the status endpoint serves
+    )
 
     job = Job.objects.with_card_data().get(pk=job_id)
     url = job.client_webhook_url

@@ -9,6 +9,8 @@ from django.db import models, transaction
 from django.db.models import Count, F, Max
 from django.utils import timezone
 
+from studio.activity.models import Event, record
+
 
 class GalleryQuerySet(models.QuerySet):
     def with_listing(self):
@@ -151,11 +153,14 @@ class ShareLink(models.Model):
         return f"share link {self.code} of {self.gallery}"
 
     @classmethod
+    @transaction.atomic
     def create(cls, gallery, user, *, hide_recipe=False, expires_at=None):
         """Make a link; returns (link, token). The token cannot be recovered later."""
         token = secrets.token_urlsafe(32)
         link = cls.objects.create(gallery=gallery, token_hash=hash_share_token(token), hide_recipe=hide_recipe,
                                   expires_at=expires_at, created_by=user)
+        record(gallery.team, user, Event.Verb.SHARED, f"a link to “{gallery.title}”",
+               gallery=str(gallery.code), link=str(link.code))
         return link, token
 
     @classmethod
@@ -182,8 +187,11 @@ class ShareLink(models.Model):
     def count_view(self):
         ShareLink.objects.filter(pk=self.pk).update(views=F("views") + 1)
 
-    def revoke(self):
+    @transaction.atomic
+    def revoke(self, actor=None):
         """Stop the link at once. Revoking twice keeps the first moment."""
         now = timezone.now()
         if ShareLink.objects.filter(pk=self.pk, revoked_at__isnull=True).update(revoked_at=now):
             self.revoked_at = now
+            record(self.gallery.team, actor, Event.Verb.SHARE_REVOKED, f"a link to “{self.gallery.title}”",
+                   gallery=str(self.gallery.code), link=str(self.code))

@@ -13,7 +13,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,7 +22,6 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from studio.accounts.access import MANAGING_ROLES, member_required
-from studio.activity.models import Event, record
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.zips import gallery_zip
 from studio.library.media import serve_file
@@ -73,11 +71,11 @@ def _can_edit(membership):
     return membership.can_run_jobs
 
 
-def _can_delete(membership, gallery):
+def can_delete_gallery(membership, gallery):
     return _can_edit(membership) and (membership.role in MANAGING_ROLES or gallery.created_by_id == membership.user_id)
 
 
-def _require_editor(membership):
+def require_gallery_editor(membership):
     if not _can_edit(membership):
         raise PermissionDenied("Viewers can browse galleries but not change them.")
 
@@ -88,7 +86,7 @@ def get_gallery_for_member(request, code):
 
 def get_gallery_for_editor(request, code):
     gallery = get_gallery_for_member(request, code)
-    _require_editor(request.membership)
+    require_gallery_editor(request.membership)
     return gallery
 
 
@@ -137,7 +135,7 @@ def galleries(request):
 @require_POST
 @member_required
 def create_gallery(request):
-    _require_editor(request.membership)
+    require_gallery_editor(request.membership)
     form = GalleryForm(request.POST)
     if not form.is_valid():
         return render(request, "gallery/galleries.html", _list_context(request, form), status=400)
@@ -162,7 +160,7 @@ def _gallery_context(request, gallery, **extra):
         "recent": recent,
         "links": gallery.share_links.select_related("created_by").order_by("-created_at"),
         "can_edit": can_edit,
-        "can_delete": _can_delete(request.membership, gallery),
+        "can_delete": can_delete_gallery(request.membership, gallery),
         "form": extra.pop("form", None) or GalleryForm(instance=gallery),
         "link_form": extra.pop("link_form", None) or ShareLinkForm(),
         **extra,
@@ -195,7 +193,7 @@ def delete_gallery(request, code):
     """A page that asks first; the POST deletes the gallery and its share links, never
     the images themselves."""
     gallery = get_gallery_for_editor(request, code)
-    if not _can_delete(request.membership, gallery):
+    if not can_delete_gallery(request.membership, gallery):
         raise PermissionDenied("Only the team's owners and admins, or whoever made it, can delete a gallery.")
     if request.method == "GET":
         return render(request, "gallery/delete.html", {"gallery": gallery, "item_count": gallery.items.count()})
@@ -289,11 +287,8 @@ def create_link(request, code):
     form = ShareLinkForm(request.POST)
     if not form.is_valid():
         return _links_changed(request, gallery, status=400, link_form=form)
-    with transaction.atomic():
-        link, token = ShareLink.create(gallery, request.user, hide_recipe=form.cleaned_data["hide_recipe"],
-                                       expires_at=form.expires_at())
-        record(request.team, request.user, Event.Verb.SHARED, f"a link to “{gallery.title}”",
-               gallery=str(gallery.code), link=str(link.code))
+    link, token = ShareLink.create(gallery, request.user, hide_recipe=form.cleaned_data["hide_recipe"],
+                                   expires_at=form.expires_at())
     return _links_changed(request, gallery, new_link=link, new_link_url=share_url(token))
 
 
@@ -301,10 +296,7 @@ def create_link(request, code):
 @member_required
 def revoke_link(request, code, link):
     link = get_link_for_editor(request, code, link)
-    with transaction.atomic():
-        link.revoke()
-        record(request.team, request.user, Event.Verb.SHARE_REVOKED, f"a link to “{link.gallery.title}”",
-               gallery=str(link.gallery.code), link=str(link.code))
+    link.revoke(request.user)
     if request.htmx:
         return _links_changed(request, link.gallery)
     messages.success(request, "The link is revoked: it stopped working at once.")

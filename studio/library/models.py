@@ -107,3 +107,12 @@ class Star(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["asset", "user"], name="one_star_per_user")]
+
+    @classmethod
+    def set(cls, asset, user, starred):
+        """Star or unstar: a state, not a flip, so a double click or a resent request
+        leaves what was asked for."""
+        if starred:
+            cls.objects.get_or_create(asset=asset, user=user)
+        else:
+            cls.objects.filter(asset=asset, user=user).delete()

@@ -78,16 +78,12 @@ def library(request):
 @require_POST
 @member_required
 def star(request, code):
-    """Set (starred=1) or clear (starred=0) the user's star: a state, not a flip, so a
-    double click or a resent form leaves what the button said."""
+    """Set (starred=1) or clear (starred=0) the user's star."""
     asset = get_library_asset(request, code)
     wanted = request.POST.get("starred")
     if wanted not in ("0", "1"):
         return HttpResponseBadRequest("starred must be 1 or 0")
-    if wanted == "1":
-        Star.objects.get_or_create(asset=asset, user=request.user)
-    else:
-        Star.objects.filter(asset=asset, user=request.user).delete()
+    Star.set(asset, request.user, wanted == "1")
     asset.starred = wanted == "1"
     back = request.POST.get("next", "")
     if request.htmx:
