@@ -10,12 +10,12 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja import Status as Answer
 from ninja.pagination import paginate
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from jobs import actions, params
 from jobs.models import Job, Status
 from jobs.views import get_job_for_member
-from studio.api.schemas import ERRORS, usd, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, usd, username
 from studio.library.media import signed_media_url
 
 router = Router(tags=["jobs"])
@@ -72,15 +72,15 @@ class JobFilter(FilterSchema):
     model: Job.Model | None = None
     member: Annotated[str | None, FilterLookup("created_by__username")] = Field(
         None, max_length=150, description="A member's username.")
-    created_after: Annotated[datetime.datetime | None, FilterLookup("created_at__gte")] = None
-    created_before: Annotated[datetime.datetime | None, FilterLookup("created_at__lt")] = None
+    created_after: Annotated[IsoDateTime | None, FilterLookup("created_at__gte")] = None
+    created_before: Annotated[IsoDateTime | None, FilterLookup("created_at__lt")] = None
 
 
-class FiboIn(Schema):
+class FiboIn(BodyIn):
     prompt: str = Field(min_length=1, max_length=params.MAX_PROMPT_LENGTH)
     aspect_ratio: Literal["1:1", "16:9", "4:3", "9:16"] = params.DEFAULT_ASPECT_RATIO
-    seed: int | None = Field(None, ge=0, le=params.MAX_SEED, description="Empty for a random seed.")
-    steps_num: int = Field(params.DEFAULT_STEPS, ge=params.MIN_STEPS, le=params.MAX_STEPS)
+    seed: JsonInt | None = Field(None, ge=0, le=params.MAX_SEED, description="Empty for a random seed.")
+    steps_num: JsonInt = Field(params.DEFAULT_STEPS, ge=params.MIN_STEPS, le=params.MAX_STEPS)
     guidance_scale: Decimal = Field(params.DEFAULT_GUIDANCE, ge=params.MIN_GUIDANCE, le=params.MAX_GUIDANCE,
                                     max_digits=4, decimal_places=2)
 
@@ -91,10 +91,14 @@ class FiboIn(Schema):
         return self
 
 
-class RmbgIn(Schema):
-    image_url: str | None = Field(None, max_length=params.MAX_IMAGE_URL_LENGTH, pattern=r"^https?://[^\s]+$",
-                                  description="An http(s) image URL the studio fetches.")
-    asset: uuid.UUID | None = Field(None, description="An image of the team's library.")
+class RmbgIn(BodyIn):
+    """One input: a URL, or an image already in the team's library."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["image_url"]}, {"required": ["asset"]}]})
+
+    image_url: str = Field(None, max_length=params.MAX_IMAGE_URL_LENGTH, pattern=r"^https?://[^\s]+$",
+                           description="An http(s) image URL the studio fetches.")
+    asset: uuid.UUID = Field(None, description="An image of the team's library.")
 
     @model_validator(mode="after")
     def one_source(self):

@@ -28,7 +28,8 @@ def fibo_params(prompt, aspect_ratio=DEFAULT_ASPECT_RATIO, seed=None, steps_num=
         "prompt": prompt,
         "aspect_ratio": aspect_ratio,
         "steps_num": int(steps_num),
-        "guidance_scale": str(Decimal(guidance_scale).normalize()),
+        # Fixed-point text: "10", "7.5" (normalize() alone would write 10 as "1E+1").
+        "guidance_scale": format(Decimal(guidance_scale).normalize(), "f"),
     }
     if seed is not None:
         params["seed"] = int(seed)

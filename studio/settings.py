@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "studio.api.middleware.APIErrorShape",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -258,6 +259,7 @@ API_ALLOW_HTTP_CALLBACKS = env_bool("API_ALLOW_HTTP_CALLBACKS", DEBUG)
 # The native API's lists: 50 items a page unless `limit` asks for up to 100.
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 100
+NINJA_PAGINATION_CLASS = "studio.api.schemas.Pages"
 
 # Money, in integer micro-dollars ($1 = 1_000_000).
 PRICES_MICROS = {"fibo": 40_000, "rmbg": 18_000}

@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 from jobs import views as job_views
 from jobs.webhooks import pixazo_webhook
 from studio.accounts import views as account_views
-from studio.api.native import api, not_found_view
+from studio.api.native import api
 from studio.library import media
 
 
@@ -36,7 +36,6 @@ urlpatterns = [
     path("", include("studio.activity.urls")),
     path("", include("studio.api.urls")),
     path("api/", api.urls),
-    path("api/<path:unmatched>", not_found_view, name="api_not_found"),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -282,3 +282,51 @@ def test_a_garbled_cursor_is_ignored(member, membership):
     start_fibo(membership, VALID)
     assert login(member).get("/studio/cards/", {"since": "yesterday"}, **HX).status_code == 204
     assert login(member).get("/studio/cards/", {"since": "2026-01-01T00:00:00"}, **HX).status_code == 204
+
+
+def errored_job(membership):
+    job = start_fibo(membership, {"prompt": "a kite", "aspect_ratio": "1:1", "steps_num": 30, "guidance_scale": "7.5"})
+    Job.objects.filter(pk=job.pk).update(submission="accepted", request_id=f"r-{job.code}")
+    apply_status(job.pk, "ERROR", error="Internal server error")
+    return Job.objects.get(pk=job.pk)
+
+
+def test_an_error_card_offers_a_retry_at_its_price(member, membership, team):
+    job = errored_job(membership)
+    html = login(member).get("/studio/").content.decode()
+    assert f'action="/jobs/{job.code}/retry/"' in html and "Retry ($0.04)" in html
+
+
+def test_retry_starts_a_new_held_job_once(member, membership, team):
+    job = errored_job(membership)
+    client = login(member)
+    response = client.post(f"/jobs/{job.code}/retry/", **HX)
+    assert response.status_code == 200
+    retry = Job.objects.get(retry_of=job)
+    assert retry.status == "QUEUED" and retry.money == "held" and retry.params == job.params
+    assert Wallet.objects.get(team=team).held == 40_000
+    # A second press (or a resent form) does not start or hold a second job.
+    response = client.post(f"/jobs/{job.code}/retry/", **HX)
+    assert "already been retried" in response.content.decode()
+    assert Job.objects.count() == 2 and Wallet.objects.get(team=team).held == 40_000
+
+
+def test_only_an_error_job_can_be_retried(member, membership, team):
+    job = start_fibo(membership, {"prompt": "a kite", "aspect_ratio": "1:1", "steps_num": 30, "guidance_scale": "7.5"})
+    response = login(member).post(f"/jobs/{job.code}/retry/", **HX)
+    assert "Only a job that ended in ERROR" in response.content.decode()
+    assert Job.objects.count() == 1
+
+
+def test_a_viewer_cannot_retry_and_sees_no_button(viewer, membership, team):
+    job = errored_job(membership)
+    client = login(viewer)
+    assert "/retry/" not in client.get("/studio/").content.decode()
+    assert client.post(f"/jobs/{job.code}/retry/").status_code == 403
+    assert Job.objects.count() == 1
+
+
+def test_another_teams_job_cannot_be_retried(outsider, membership):
+    job = errored_job(membership)
+    assert login(outsider).post(f"/jobs/{job.code}/retry/").status_code == 404
+    assert Job.objects.count() == 1

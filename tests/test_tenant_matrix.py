@@ -132,7 +132,6 @@ CASES = {
     "api:api-root": ("api_get", "/api/", None, public(404)),
     "api:openapi-json": ("api_get", "/api/openapi.json", None, public()),
     "api:openapi-view": ("api_get", "/api/docs", None, public()),
-    "api_not_found": ("api_get", "/api/nothing/here", None, public(404)),
     "api:list_jobs": ("api_get", "/api/jobs", None, api(team_page())),
     "api:get_job": ("api_get", "/api/jobs/{job}", None, api(team_object())),
     "api:start_fibo": ("api_post", "/api/jobs/fibo", {"prompt": "x"}, api(team_write())),

@@ -74,11 +74,6 @@ def _field(loc):
     return ".".join(parts) or (str(loc[0]) if loc else "request")
 
 
-def not_found_view(request, unmatched=""):
-    """Any other path under /api/: the API's 404, in its error shape."""
-    return _error(request, 404, "not_found", "There is no such API endpoint or object.")
-
-
 @api.exception_handler(AuthenticationError)
 def unauthorized(request, exc):
     return _error(request, 401, "unauthorized", "A valid team API key is required: Authorization: Bearer bria_…",

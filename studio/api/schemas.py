@@ -1,12 +1,69 @@
 """What every router of the native API shares: the error shape, money as exact dollars,
 and the people and images that several resources point at."""
 
+import datetime
 from decimal import Decimal
+from typing import Annotated
 
-from ninja import Schema
-from ninja.responses import codes_4xx
+from django.utils import timezone
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination
+from ninja.schema import DjangoGetter
+from pydantic import BeforeValidator, ConfigDict, model_validator
 
 from studio.billing.models import MICROS_PER_DOLLAR
+
+
+class BodyIn(Schema):
+    """A request body: a JSON object with only the documented fields. (Ninja's Schema
+    would otherwise read fields off any value as attributes, so a bare string or list
+    must be refused before it gets there.)"""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data):
+        raw = data._obj if isinstance(data, DjangoGetter) else data  # ninja validates twice
+        if not isinstance(raw, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+
+def _iso_datetime(value):
+    """ISO 8601 only ("2026-11-24", "2026-11-24T09:30:00Z"); pydantic alone would also
+    read "0.5" as a Unix time. A time without a zone is UTC."""
+    if isinstance(value, datetime.datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("use an ISO 8601 date or time, e.g. 2026-11-24T09:30:00Z") from None
+    else:
+        raise ValueError("use an ISO 8601 date or time, e.g. 2026-11-24T09:30:00Z")
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, datetime.UTC)
+
+
+IsoDateTime = Annotated[datetime.datetime, BeforeValidator(_iso_datetime)]
+
+
+def _json_integer(value):
+    """A JSON integer: 30 or 30.0 (JSON Schema's integer), never true, "30" or 30.5."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError("must be an integer")
+    return int(value)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+class Pages(LimitOffsetPagination):
+    """`limit` (1–100, default 50) and `offset`, bounded so a huge offset is a 422, not a
+    database error."""
+
+    class Input(LimitOffsetPagination.Input):
+        offset: int = Field(0, ge=0, le=1_000_000_000)
 
 
 class FieldError(Schema):
@@ -20,9 +77,10 @@ class ErrorOut(Schema):
     details: list[FieldError] = []
 
 
-# Every operation may answer any of these in the error shape (401 bad key, 403 role,
-# 404 another team's object, 422 bad input, 429 rate limit…).
-ERRORS = {codes_4xx: ErrorOut}
+# Every operation may answer these, in the error shape: 400 unreadable body, 401 no or a
+# bad key, 402 wallet short, 403 role or cap, 404 not in this team, 409 conflict, 422
+# invalid input, 429 rate limit.
+ERRORS = {frozenset({400, 401, 402, 403, 404, 409, 422, 429}): ErrorOut}
 
 
 def usd(micros):

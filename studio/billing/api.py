@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
 
-from studio.api.schemas import ERRORS, usd, username
+from studio.api.schemas import ERRORS, IsoDateTime, usd, username
 from studio.billing.models import Entry, Wallet
 
 router = Router(tags=["wallet"])
@@ -67,8 +67,8 @@ class EntryOut(Schema):
 
 class EntryFilter(FilterSchema):
     kind: Entry.Kind | None = None
-    created_after: Annotated[datetime.datetime | None, FilterLookup("created_at__gte")] = None
-    created_before: Annotated[datetime.datetime | None, FilterLookup("created_at__lt")] = None
+    created_after: Annotated[IsoDateTime | None, FilterLookup("created_at__gte")] = None
+    created_before: Annotated[IsoDateTime | None, FilterLookup("created_at__lt")] = None
 
 
 @router.get("", response={200: WalletOut, **ERRORS}, summary="The team's wallet")

@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import field_validator, model_validator
+from pydantic import StrictBool, field_validator, model_validator
 
-from studio.api.schemas import ERRORS, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, username
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.views import (
     can_delete_gallery,
@@ -84,14 +84,14 @@ def _title(value):
     return value
 
 
-class GalleryIn(Schema):
+class GalleryIn(BodyIn):
     title: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
 
     _clean_title = field_validator("title")(_title)
 
 
-class GalleryPatch(Schema):
+class GalleryPatch(BodyIn):
     title: str | None = Field(None, min_length=1, max_length=120)
     description: str | None = Field(None, max_length=2000)
 
@@ -101,11 +101,11 @@ class GalleryPatch(Schema):
         return None if value is None else _title(value)
 
 
-class ItemIn(Schema):
+class ItemIn(BodyIn):
     asset: uuid.UUID
 
 
-class MoveIn(Schema):
+class MoveIn(BodyIn):
     direction: Literal["up", "down"]
 
 
@@ -132,10 +132,10 @@ class NewLinkOut(LinkOut):
     url: str = Field(description="The public link. Shown this once: only its hash is kept.")
 
 
-class LinkIn(Schema):
-    hide_recipe: bool = Field(False, description="Hide prompts and parameters on the shared page.")
-    expires_at: datetime.datetime | None = Field(None, description="When the link stops working.")
-    expires_in_days: int | None = Field(None, ge=1, le=365, description="Or: stop working after this many days.")
+class LinkIn(BodyIn):
+    hide_recipe: StrictBool = Field(False, description="Hide prompts and parameters on the shared page.")
+    expires_at: IsoDateTime | None = Field(None, description="When the link stops working.")
+    expires_in_days: JsonInt | None = Field(None, ge=1, le=365, description="Or: stop working after this many days.")
 
     @model_validator(mode="after")
     def one_expiry(self):

@@ -7,9 +7,10 @@ from typing import Literal
 
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import StrictBool
 
 from jobs.models import Job, Status
-from studio.api.schemas import ERRORS, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, username
 from studio.library.media import signed_media_url
 from studio.library.models import Star
 from studio.library.queries import library_assets
@@ -65,12 +66,12 @@ class LibraryFilter(Schema):
     member: str | None = Field(None, max_length=150, description="Whose image it is (a username).")
     status: Status | None = Field(None, description="The status of the image's job.")
     starred: bool = Field(False, description="Only the images the key's member starred.")
-    created_after: datetime.datetime | None = None
-    created_before: datetime.datetime | None = None
+    created_after: IsoDateTime | None = None
+    created_before: IsoDateTime | None = None
 
 
-class StarIn(Schema):
-    starred: bool
+class StarIn(BodyIn):
+    starred: StrictBool
 
 
 @router.get("", response={200: list[AssetOut], **ERRORS}, summary="The team's images, newest first")
