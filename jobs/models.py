@@ -85,6 +85,9 @@ class Job(models.Model):
 
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     poll_failures = models.PositiveIntegerField(default=0)
+    # Offers the gateway could not take (unreachable, 429, 5xx); the job waits and is
+    # offered again at next_poll_at.
+    submit_attempts = models.PositiveIntegerField(default=0)
     fetch_attempts = models.PositiveIntegerField(default=0)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

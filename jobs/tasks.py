@@ -31,6 +31,11 @@ POLLER_RUN_SECONDS = 50
 SUBMIT_UNCERTAIN_AFTER = timedelta(minutes=10)
 # A job whose submit task has not claimed it by then lost its task (Redis broker).
 PENDING_LOST_AFTER = timedelta(minutes=5)
+# While the gateway cannot take jobs (connection refused, 429, 5xx after the client's own
+# retries), a job it never received waits, held, and is offered again with backoff
+# (2, 4, 8 … up to 60 s); only after this long does it end in ERROR, without charge.
+SUBMIT_RETRY_FOR = timedelta(minutes=15)
+SUBMIT_RETRY_MAX_DELAY = 60
 MAX_FETCH_ATTEMPTS = 10
 
 
@@ -94,11 +99,28 @@ def submit_job(job_id):
     except GatewayError as exc:
         if exc.permanent:
             fail_before_gateway(job_id, Status.FAILED, f"The gateway refused this job: {exc}")
-        else:
-            fail_before_gateway(job_id, Status.ERROR, f"The gateway was unavailable: {exc}. You were not charged.")
+            return "refused"
+        if timezone.now() - job.created_at < SUBMIT_RETRY_FOR:
+            defer_submit(job, exc)
+            return "deferred"
+        fail_before_gateway(job_id, Status.ERROR, f"The gateway was unavailable: {exc}. You were not charged.")
         return "refused"
     accept(job, submitted.request_id)
     return "accepted"
+
+
+def defer_submit(job, exc):
+    """The gateway did not take the job (it never got it, or refused it for now): give
+    the claim back and offer it again later; the poller loop re-enqueues it when due."""
+    attempts = job.submit_attempts + 1
+    delay = min(2 ** attempts, SUBMIT_RETRY_MAX_DELAY) * (0.5 + secrets.randbelow(1000) / 2000)
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk, submission=Job.Submission.SUBMITTING, status=Status.QUEUED).update(
+        submission=Job.Submission.PENDING, submit_attempts=attempts, next_poll_at=now + timedelta(seconds=delay),
+        error=f"The gateway is unavailable ({exc}); the studio will try again.", updated_at=now,
+    )
+    logger.warning("job %s: gateway unavailable (%s); offering it again in %.1f s", job.code, exc, delay)
+    kick_poller()
 
 
 def gateway_payload(job):
@@ -123,7 +145,7 @@ def accept(job, request_id):
     job.submitted_at = now
     Job.objects.filter(pk=job.pk, request_id__isnull=True).update(
         request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now,
-        next_poll_at=next_poll_at(job, now), updated_at=now,
+        next_poll_at=next_poll_at(job, now), error="", updated_at=now,
     )
     if not webhooks_enabled():
         kick_poller()
@@ -223,8 +245,9 @@ def release_lease(name, holder):
 
 
 def kick_poller():
-    """Start the poller unless one is running; cheap to call after every submit. Only
-    used without webhooks: with them, the sweeper's minute is the safety net."""
+    """Start the poller unless one is running; cheap to call after every submit. Used
+    without webhooks, and for jobs waiting for the gateway to come back: otherwise the
+    sweeper's minute is the safety net."""
     if not Lease.objects.filter(name=POLLER_LEASE, expires_at__gt=timezone.now()).exists():
         async_task("jobs.tasks.poll_in_flight")
 
@@ -239,19 +262,38 @@ def poll_in_flight(max_seconds=POLLER_RUN_SECONDS):
     try:
         with PixazoClient() as client:
             deadline = time.monotonic() + max_seconds
-            while time.monotonic() < deadline and _accepted_in_flight().exists():
-                for job in Job.objects.due_for_poll().order_by("next_poll_at")[:100]:
-                    poll_once(client, job)
+            while time.monotonic() < deadline and _needs_poller():
+                resubmit_due()
+                if not webhooks_enabled():
+                    for job in Job.objects.due_for_poll().order_by("next_poll_at")[:100]:
+                        poll_once(client, job)
                 time.sleep(1)
     finally:
         release_lease(POLLER_LEASE, holder)
-    if _accepted_in_flight().exists():
+    if _needs_poller():
         async_task("jobs.tasks.poll_in_flight")
     return "done"
 
 
+def resubmit_due(now=None):
+    """Offer the gateway again the jobs it could not take, once their wait is over."""
+    now = now or timezone.now()
+    for job_id in _deferred().filter(next_poll_at__lte=now).values_list("pk", flat=True)[:100]:
+        # Pushed on first, so the next turn of the loop does not enqueue it again.
+        if Job.objects.filter(pk=job_id, next_poll_at__lte=now).update(next_poll_at=now + timedelta(seconds=30)):
+            async_task("jobs.tasks.submit_job", job_id)
+
+
 def _accepted_in_flight():
     return Job.objects.in_flight().filter(submission=Job.Submission.ACCEPTED)
+
+
+def _deferred():
+    return Job.objects.filter(status=Status.QUEUED, submission=Job.Submission.PENDING, submit_attempts__gt=0)
+
+
+def _needs_poller():
+    return _deferred().exists() or (not webhooks_enabled() and _accepted_in_flight().exists())
 
 
 # -- the sweeper (a django-q2 schedule, every minute) -------------------------------
@@ -260,9 +302,11 @@ def _accepted_in_flight():
 def sweep():
     """Settle what the fast paths left behind."""
     now = timezone.now()
-    for job_id in Job.objects.filter(submission=Job.Submission.PENDING,
-                                     created_at__lt=now - PENDING_LOST_AFTER).values_list("pk", flat=True):
+    lost = Job.objects.filter(submission=Job.Submission.PENDING, submit_attempts=0,
+                              created_at__lt=now - PENDING_LOST_AFTER)
+    for job_id in lost.values_list("pk", flat=True):
         async_task("jobs.tasks.submit_job", job_id)
+    resubmit_due(now)
     uncertain = Job.objects.in_flight().filter(submission=Job.Submission.SUBMITTING, updated_at__lt=now - SUBMIT_UNCERTAIN_AFTER)
     for job_id in uncertain.values_list("pk", flat=True):
         fail_before_gateway(job_id, Status.ERROR, "The gateway never confirmed this job. You were not charged.")
@@ -277,5 +321,5 @@ def sweep():
                 if time.monotonic() > deadline:
                     break  # the next sweep goes on; stay inside the task timeout
                 poll_once(client, job)
-    elif _accepted_in_flight().exists():
+    if _needs_poller():
         kick_poller()

@@ -14,7 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
-from jobs.models import Job, Status, WebhookDelivery
+from jobs.models import RANK, Job, Status, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ def pixazo_webhook(request, code, token):
         return _answer(400, "request_id does not belong to this job.")
     if not job.request_id:
         _adopt_request_id(job, payload["request_id"])
-    if _record(job, payload) and job.is_live:
+    first = _record(job, payload)
+    # A repeat still wakes the job while it claims more than the studio has confirmed:
+    # the first copy may have come before the gateway's status caught up (or been forged).
+    if job.is_live and (first or RANK[Status(payload["status"])] > RANK[Status(job.status)]):
         async_task("jobs.tasks.refresh_job", job.pk)
     return _answer(200, "Received.")
 
@@ -74,7 +77,7 @@ def _adopt_request_id(job, request_id):
 
 def _record(job, payload):
     """True the first time the gateway reports this status for this job; a duplicate
-    delivery is counted and otherwise ignored."""
+    delivery is counted."""
     try:
         with transaction.atomic():
             WebhookDelivery.objects.create(job=job, status=payload["status"], payload=payload)

@@ -134,12 +134,42 @@ def test_the_studios_gateway_account_out_of_balance_alerts_staff(membership, emu
     assert balance(job) == (1_000_000, 0)
 
 
-def test_a_gateway_that_stays_down_ends_in_error_without_charge(membership, emulator):
+def test_a_gateway_that_is_down_leaves_the_job_waiting_held(membership, emulator):
     emulator.faults(submit=[500, 503, 429])
     job = start_fibo(membership, PARAMS)
+    assert tasks.submit_job(job.pk) == "deferred"
+    job = reload(job)
+    assert (job.status, job.money, job.submission, job.submit_attempts) == ("QUEUED", "held", "pending", 1)
+    assert "will try again" in job.error and job.next_poll_at > timezone.now()
+    assert balance(job) == (1_000_000, 40_000)
+
+
+def test_a_waiting_job_is_offered_again_when_due_and_then_taken(membership, emulator, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(tasks, "async_task", lambda name, *args: enqueued.append((name, *args)))
+    emulator.faults(submit=[500, 503, 429])
+    job = start_fibo(membership, PARAMS)
+    tasks.submit_job(job.pk)
+    tasks.resubmit_due()
+    assert ("jobs.tasks.submit_job", job.pk) not in enqueued, "not due yet"
+    Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    tasks.resubmit_due()
+    tasks.resubmit_due()
+    assert enqueued.count(("jobs.tasks.submit_job", job.pk)) == 1, "due: offered again, once"
+    assert tasks.submit_job(job.pk) == "accepted"
+    job = reload(job)
+    assert (job.submission, job.error) == ("accepted", "") and job.request_id
+    assert len(emulator.requests()) == 1
+
+
+def test_a_gateway_that_stays_down_past_the_window_ends_in_error_without_charge(membership, emulator):
+    emulator.faults(submit=[500, 503, 429])
+    job = start_fibo(membership, PARAMS)
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - tasks.SUBMIT_RETRY_FOR)
     assert tasks.submit_job(job.pk) == "refused"
     job = reload(job)
     assert (job.status, job.money) == ("ERROR", "released") and "unavailable" in job.error
+    assert balance(job) == (1_000_000, 0)
 
 
 def test_a_gateway_that_recovers_within_the_retries_takes_the_job(membership, emulator):

@@ -59,12 +59,22 @@ def test_a_valid_webhook_wakes_the_job_but_moves_no_money(job):
     assert len(queued_refreshes()) == 1
 
 
-def test_a_duplicate_delivery_is_acknowledged_and_ignored(job):
-    assert deliver(job, body(job)).status_code == 200
-    assert deliver(job, body(job)).status_code == 200
+def test_a_duplicate_of_a_confirmed_status_is_acknowledged_and_ignored(job):
+    Job.objects.filter(pk=job.pk).update(status="PROCESSING")
+    assert deliver(job, body(job, "PROCESSING")).status_code == 200
+    assert deliver(job, body(job, "PROCESSING")).status_code == 200
     assert len(queued_refreshes()) == 1
     delivery = WebhookDelivery.objects.get(job=job)
     assert delivery.duplicates == 1
+
+
+def test_a_repeat_claiming_more_than_is_confirmed_wakes_the_job_again(job):
+    # The first COMPLETED came before the gateway's status caught up (the refresh found
+    # the job still running): the next copy may be the real one, so it wakes the job too.
+    assert deliver(job, body(job)).status_code == 200
+    assert deliver(job, body(job)).status_code == 200
+    assert len(queued_refreshes()) == 2
+    assert WebhookDelivery.objects.get(job=job).duplicates == 1
 
 
 @pytest.mark.parametrize("token", ["wrong-token", "t" * 42, ""])
