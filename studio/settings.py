@@ -6,10 +6,12 @@ the variable, so a typo never turns into a half-working studio.
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.checks.security.base import REFERRER_POLICY_VALUES
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -70,6 +72,61 @@ ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.
 PUBLIC_BASE_URL = env_url("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("https://") else []
 
+# HTTPS in production: everything below is on when DEBUG is off (`manage.py check
+# --deploy` passes) and off in development, which runs over plain HTTP. Each can be
+# overridden. The health check answers over plain HTTP too: load balancers probe it
+# on the inside, without TLS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = env_bool("SESSION_COOKIE_HTTPONLY", True)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = env_bool("SECURE_CONTENT_TYPE_NOSNIFF", True)
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin")
+if SECURE_REFERRER_POLICY not in REFERRER_POLICY_VALUES:
+    raise ImproperlyConfigured(f"SECURE_REFERRER_POLICY must be a Referrer-Policy, got {SECURE_REFERRER_POLICY!r}")
+X_FRAME_OPTIONS = "DENY"
+# Behind a proxy that ends TLS, the studio sees plain HTTP: name the header in which the
+# proxy says the original scheme (e.g. X-Forwarded-Proto), or SECURE_SSL_REDIRECT loops.
+# Only set it when the proxy always sets that header itself: a client could send it too.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER must be a header name, got {_proxy_ssl_header!r}")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+
+# Content-Security-Policy (django-csp) on every response: scripts and styles only from
+# the studio's own static files, never inline, never eval. Pages keep their behaviour in
+# static/js/ and their looks in static/css/.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# Failed logins (studio/accounts/throttle.py): past this many in a window, per username
+# and per client address, the login form refuses without checking the password. An
+# address gets more, since an office behind one NAT shares it.
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)
+# Where the client's address is, behind a proxy: a header the proxy appends to (e.g.
+# X-Forwarded-For; its last address, the one the proxy saw, is used). Empty: REMOTE_ADDR.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER")
+if CLIENT_IP_HEADER and not re.fullmatch(r"[A-Za-z0-9-]+", CLIENT_IP_HEADER):
+    raise ImproperlyConfigured(f"CLIENT_IP_HEADER must be a header name, got {CLIENT_IP_HEADER!r}")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -83,6 +140,7 @@ INSTALLED_APPS = [
     "template_partials",
     "django_q",
     "ninja",
+    "csp",
     "studio.accounts",
     "studio.billing",
     "studio.library",
@@ -95,6 +153,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from jobs import views as job_views
 from jobs.webhooks import pixazo_webhook
+from studio.accounts import throttle
 from studio.accounts import views as account_views
 from studio.api.native import api
 from studio.library import media
@@ -13,6 +16,16 @@ from studio.library import media
 
 def healthz(request):
     return JsonResponse({"ok": True})
+
+
+def favicon(request):
+    """Browsers ask for it on pages that name no icon (the admin's, say). Looked up per
+    request: the static manifest exists only once collectstatic has run."""
+    return redirect(static("img/favicon.svg"), permanent=True)
+
+
+# The admin's login is throttled like the studio's.
+admin.site.login_form = throttle.ThrottledAdminAuthenticationForm
 
 
 urlpatterns = [
@@ -37,9 +50,10 @@ urlpatterns = [
     path("", include("studio.api.urls")),
     path("api/", api.urls),
     path("reports/", include("studio.reports.urls")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", throttle.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
 ]

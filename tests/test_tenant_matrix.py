@@ -74,6 +74,7 @@ CASES = {
     "logout": ("post", "/accounts/logout/", {}, public(LOGIN)),
     "signup": ("get", "/accounts/signup/", None, public()),
     "healthz": ("get", "/healthz", None, public()),
+    "favicon": ("get", "/favicon.ico", None, public()),
     "team": ("get", "/team/", None, team_page()),
     "set_threshold": ("post", "/team/threshold/", {"low_balance_threshold": "1"}, team_write(("owner",))),
     "set_cap": ("post", "/team/members/mark/cap/", {"monthly_cap": "1"}, team_object(MANAGERS)),

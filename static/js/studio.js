@@ -1,3 +1,6 @@
+// The studio's behaviour, all in this file: the Content-Security-Policy allows no inline
+// script, no event-handler attributes and no eval (so no hx-on and no hx-trigger filters).
+
 // The studio page's one poll can bring a card the page already shows (its own new job,
 // racing the form's answer): a card is never inserted twice.
 document.addEventListener("htmx:oobBeforeSwap", function (event) {
@@ -10,4 +13,52 @@ document.addEventListener("htmx:oobBeforeSwap", function (event) {
   if (card && document.getElementById(card.id)) {
     event.detail.shouldSwap = false;
   }
+});
+
+// The studio page's poller ticks every second; while no card is in flight (no
+// input[name=live]) only one tick in five is sent, for teammates' new cards.
+var IDLE_POLL_MS = 5000;
+var lastPoll = Date.now();
+document.addEventListener("htmx:confirm", function (event) {
+  if (event.detail.elt.id !== "poller") {
+    return;
+  }
+  var now = Date.now();
+  var idle = document.getElementsByName("live").length === 0;
+  if (idle && now - lastPoll < IDLE_POLL_MS - 100) {
+    event.preventDefault();
+    return;
+  }
+  lastPoll = now;
+});
+
+// <form data-confirm="Leave the team?">: asks before a plain (non-htmx) form is sent.
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) {
+    event.preventDefault();
+  }
+});
+
+// <input data-select-on-focus>: a one-time link is selected whole when focused.
+document.addEventListener("focusin", function (event) {
+  if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) {
+    event.target.select();
+  }
+});
+
+// <button data-copy="field-id">: copies that field's value and says so.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest ? event.target.closest("button[data-copy]") : null;
+  if (!button) {
+    return;
+  }
+  var field = document.getElementById(button.getAttribute("data-copy"));
+  field.select();
+  var copied = navigator.clipboard
+    ? navigator.clipboard.writeText(field.value)
+    : Promise.resolve(document.execCommand("copy"));
+  copied.then(function () {
+    button.textContent = "Copied";
+  });
 });
