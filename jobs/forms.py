@@ -30,7 +30,8 @@ class FiboForm(forms.Form):
 
 
 class RmbgForm(forms.Form):
-    image = forms.ImageField(required=False, help_text="PNG, JPEG or WebP, up to 20 MB.")
+    image = forms.ImageField(required=False, help_text="Choose a file or drop one on this form. PNG, JPEG or WebP, "
+                                                       "up to 20 MB.")
     image_url = forms.CharField(
         required=False, max_length=params.MAX_IMAGE_URL_LENGTH, label="or an image URL",
         validators=[URLValidator(schemes=["http", "https"])],

@@ -2,6 +2,7 @@
 generates an image and watches its card go QUEUED → PROCESSING → COMPLETED, with the
 wallet in the header following, without the page reloading."""
 
+import base64
 import os
 import shutil
 import time
@@ -11,6 +12,7 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from jobs.emulator.images import render_fibo
 from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Wallet
 from tests.stack import ROOT
@@ -128,3 +130,38 @@ def test_a_teammates_new_card_appears_without_a_reload(browser, live_server, own
     assert watcher.locator("#cards article").count() == 1
     assert navigations == []
     teammate.context.close()
+
+
+def test_a_running_cards_elapsed_time_counts_on_its_own(browser, live_server, member, team):
+    # No worker: the job stays QUEUED, and no poll brings a new rendering of its card.
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server.url, member.username)
+    page.fill("#id_prompt", "a slow lighthouse")
+    page.click("#fibo-form button[type=submit]")
+    elapsed = page.locator("#cards article .elapsed").first
+    elapsed.wait_for()
+    first = float(elapsed.inner_text().removesuffix(" s"))
+    time.sleep(2.2)
+    later = float(elapsed.inner_text().removesuffix(" s"))
+    assert later - first >= 1.5, (first, later)
+
+
+def test_an_image_dropped_on_the_form_has_its_background_removed(browser, live_server, member, team):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(page, live_server.url, member.username)
+    png = base64.b64encode(render_fibo("a cat", 1, "1:1")).decode()
+    files = page.evaluate_handle(
+        """(data) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "cat.png", {type: "image/png"}));
+            return transfer;
+        }""", png)
+    page.dispatch_event("#rmbg-form", "dragenter", {"dataTransfer": files})
+    assert "dragging" in page.get_attribute("#rmbg-form", "class")
+    page.dispatch_event("#rmbg-form", "drop", {"dataTransfer": files})
+    assert "dragging" not in page.get_attribute("#rmbg-form", "class")
+    page.click("#rmbg-form button[type=submit]")
+    page.locator("#cards article").first.wait_for()
+    job = Job.objects.get()
+    assert job.model == "rmbg" and job.source_asset.role == "input" and job.source_asset.media_type == "image/png"

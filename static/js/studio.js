@@ -62,3 +62,68 @@ document.addEventListener("click", function (event) {
     button.textContent = "Copied";
   });
 });
+
+// A running card's "running for 12.3 s" keeps counting between the polls' updates:
+// each figure counts on from the value the server rendered, when it was put on the page.
+function formatElapsed(seconds) {
+  if (seconds < 60) {
+    return seconds.toFixed(1) + " s";
+  }
+  var minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return minutes + " min " + Math.floor(seconds % 60) + " s";
+  }
+  return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+}
+function stampElapsed(root) {
+  var now = Date.now();
+  (root.querySelectorAll ? root : document).querySelectorAll("[data-elapsed]").forEach(function (el) {
+    if (!el.dataset.shownAt) {
+      el.dataset.shownAt = now;
+    }
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { stampElapsed(document); });
+document.addEventListener("htmx:load", function (event) { stampElapsed(event.target); });
+setInterval(function () {
+  stampElapsed(document);
+  var now = Date.now();
+  document.querySelectorAll("[data-elapsed]").forEach(function (el) {
+    var seconds = parseFloat(el.dataset.elapsed) + (now - parseFloat(el.dataset.shownAt)) / 1000;
+    el.textContent = formatElapsed(seconds);
+  });
+}, 1000);
+
+// <form data-dropzone>: an image dropped anywhere on the form becomes its file input's
+// file (the same field a click on "Choose file" fills).
+function dropzoneOf(event) {
+  return event.target.closest ? event.target.closest("form[data-dropzone]") : null;
+}
+["dragenter", "dragover"].forEach(function (type) {
+  document.addEventListener(type, function (event) {
+    var zone = dropzoneOf(event);
+    if (zone && event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") >= 0) {
+      event.preventDefault();
+      zone.classList.add("dragging");
+    }
+  });
+});
+document.addEventListener("dragleave", function (event) {
+  var zone = dropzoneOf(event);
+  if (zone && !zone.contains(event.relatedTarget)) {
+    zone.classList.remove("dragging");
+  }
+});
+document.addEventListener("drop", function (event) {
+  var zone = dropzoneOf(event);
+  if (!zone) {
+    return;
+  }
+  event.preventDefault();
+  zone.classList.remove("dragging");
+  var input = zone.querySelector("input[type=file]");
+  if (input && event.dataTransfer && event.dataTransfer.files.length) {
+    input.files = event.dataTransfer.files;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+});
