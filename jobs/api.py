@@ -13,6 +13,7 @@ from ninja.pagination import paginate
 from pydantic import ConfigDict, model_validator
 
 from jobs import actions, params
+from jobs.emulator.server import is_text
 from jobs.models import Job, Status
 from jobs.views import get_job_for_member
 from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, usd, username
@@ -88,6 +89,8 @@ class FiboIn(BodyIn):
     def prompt_has_text(self):
         if not self.prompt.strip():
             raise ValueError("prompt must not be blank")
+        if not is_text(self.prompt):
+            raise ValueError("prompt must be text without NUL characters or lone surrogates")
         return self
 
 
@@ -102,6 +105,8 @@ class RmbgIn(BodyIn):
 
     @model_validator(mode="after")
     def one_source(self):
+        if self.image_url is not None and not is_text(self.image_url):
+            raise ValueError("image_url must be text without NUL characters or lone surrogates")
         if (self.image_url is None) == (self.asset is None):
             raise ValueError("give either image_url or asset, not both")
         return self

@@ -37,6 +37,9 @@ PENDING_LOST_AFTER = timedelta(minutes=5)
 SUBMIT_RETRY_FOR = timedelta(minutes=15)
 SUBMIT_RETRY_MAX_DELAY = 60
 MAX_FETCH_ATTEMPTS = 10
+# Status checks in a row answered 404 before a job is taken as lost by the gateway (a
+# few, spaced by the polling backoff: one 404 could be the gateway's own hiccup).
+LOST_AFTER_NOT_FOUND = 5
 
 
 def webhooks_enabled():
@@ -168,6 +171,12 @@ def poll_once(client, job):
     try:
         status = client.status(job.request_id)
     except GatewayError as exc:
+        if exc.status_code == 404 and job.poll_failures + 1 >= LOST_AFTER_NOT_FOUND:
+            # The gateway has forgotten the job (purged, or never kept it): it will
+            # neither finish nor bill it, so it ends here, and the hold goes back.
+            logger.error("job %s: the gateway no longer knows %s", job.code, job.request_id)
+            apply_status(job.pk, Status.ERROR, error="The gateway no longer knows this job. You were not charged.")
+            return "lost"
         logger.warning("job %s: status check failed: %s", job.code, exc)
         Job.objects.filter(pk=job.pk).update(poll_failures=job.poll_failures + 1,
                                              next_poll_at=next_poll_at(job))

@@ -51,7 +51,7 @@ def pixazo_webhook(request, code, token):
 def _parse(body):
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(payload, dict):
         return None

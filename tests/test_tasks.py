@@ -279,3 +279,14 @@ def test_a_download_failure_is_retried_by_the_sweeper(membership, emulator):
     job = reload(job)
     assert job.outputs_fetched and Asset.objects.filter(job=job).count() == 1
     assert Entry.objects.filter(job=job, kind="capture").count() == 1
+
+
+def test_a_job_the_gateway_no_longer_knows_ends_in_error_without_charge(membership, emulator):
+    job = start_fibo(membership, PARAMS)
+    Job.objects.filter(pk=job.pk).update(submission="accepted", request_id="bria-fibo-bbq-preview_forgotten")
+    with PixazoClient() as client:
+        answers = [tasks.poll_once(client, reload(job)) for _ in range(tasks.LOST_AFTER_NOT_FOUND)]
+    assert answers == ["status unavailable"] * (tasks.LOST_AFTER_NOT_FOUND - 1) + ["lost"]
+    job = reload(job)
+    assert (job.status, job.money) == ("ERROR", "released") and "no longer knows" in job.error
+    assert balance(job) == (1_000_000, 0)

@@ -128,7 +128,19 @@ def is_int(value):
 
 
 def is_number(value):
-    return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    # An int is checked as an int: math.isfinite() of one beyond a float's range overflows.
+    return is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def is_text(value):
+    """Text a database can store: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_json_object(raw: bytes) -> dict:
@@ -141,7 +153,7 @@ def parse_json_object(raw: bytes) -> dict:
 
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=reject_constant)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad_request("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object")
@@ -155,7 +167,7 @@ def reject_unknown_fields(body, allowed):
 
 
 def is_http_url(value, schemes=("http", "https")):
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value):
+    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() for c in value) or not is_text(value):
         return False
     try:
         parts = urlsplit(value)
@@ -175,6 +187,8 @@ def validate_fibo(body: dict) -> dict:
         raise bad_request("prompt is required")
     if not isinstance(prompt, str):
         raise bad_request("prompt must be a string")
+    if not is_text(prompt):
+        raise bad_request("prompt must be text without NUL characters or lone surrogates")
     if not prompt.strip():
         raise bad_request("prompt must not be empty")
     if len(prompt) > MAX_PROMPT:

@@ -2,6 +2,7 @@
 and the people and images that several resources point at."""
 
 import datetime
+import math
 from decimal import Decimal
 from typing import Annotated
 
@@ -50,7 +51,9 @@ IsoDateTime = Annotated[datetime.datetime, BeforeValidator(_iso_datetime)]
 
 def _json_integer(value):
     """A JSON integer: 30 or 30.0 (JSON Schema's integer), never true, "30" or 30.5."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float) and (not math.isfinite(value) or value != int(value)):
         raise ValueError("must be an integer")
     return int(value)
 

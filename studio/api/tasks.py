@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from jobs.fetch import FetchRefused, check_url
+from jobs.fetch import FetchRefused, check_url, public_client
 from jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -32,10 +32,16 @@ def deliver_callback(job_id, status):
     body = status_body(job)
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            response = httpx.post(url, json=body, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+            # Pinned to the addresses it checks, so the name cannot be re-pointed at a
+            # private address between the check above and the connection.
+            with public_client(TIMEOUT_SECONDS) as client:
+                response = client.post(url, json=body)
             if 200 <= response.status_code < 300:
                 return "delivered"
             logger.info("job %s: callback answered %s", job.code, response.status_code)
+        except FetchRefused as exc:
+            logger.warning("job %s: callback not sent: %s", job.code, exc)
+            return "refused"
         except httpx.HTTPError as exc:
             logger.info("job %s: callback failed: %s", job.code, type(exc).__name__)
         if attempt < ATTEMPTS:

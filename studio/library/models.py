@@ -64,8 +64,9 @@ class Asset(models.Model):
             size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
         )
         extension = (image.format or "bin").lower().replace("jpeg", "jpg")
+        thumbnail = make_thumbnail(image)  # before anything is written: it may refuse the image
         asset.file.save(f"image.{extension}", ContentFile(data), save=False)
-        asset.thumbnail.save("thumb.webp", ContentFile(make_thumbnail(image)), save=False)
+        asset.thumbnail.save("thumb.webp", ContentFile(thumbnail), save=False)
         return asset
 
 
@@ -90,11 +91,17 @@ def open_image(data):
 
 def make_thumbnail(image):
     thumb = image.copy()
-    thumb.thumbnail(THUMBNAIL_SIZE)
-    if thumb.mode not in ("RGB", "RGBA"):
-        thumb = thumb.convert("RGBA")
-    out = io.BytesIO()
-    thumb.save(out, "WEBP", quality=82)
+    if thumb.mode.startswith(("I", "F")):
+        # 16-bit and float greys: scaled down to 8 bits (resizing and RGBA refuse them).
+        thumb = thumb.convert("I").point(lambda value: value / 256).convert("L")
+    try:
+        thumb.thumbnail(THUMBNAIL_SIZE)
+        if thumb.mode not in ("RGB", "RGBA"):
+            thumb = thumb.convert("RGBA")
+        out = io.BytesIO()
+        thumb.save(out, "WEBP", quality=82)
+    except (ValueError, OSError):
+        raise BadImage("The image's colour format is not one the studio can use.") from None
     return out.getvalue()
 
 
