@@ -871,3 +871,14 @@ def test_the_ledger_does_not_query_per_entry(team, membership, as_member, django
     with django_assert_max_num_queries(few):
         entries = items(as_member.get("/api/wallet/ledger"))
     assert len(entries) == 13 and all(e["member"] == "mark" for e in entries if e["job"])
+
+
+@pytest.mark.parametrize("moment", ["2026-01-01T00:00:00+23:48", "2026-01-01T00:00:00-17:17", "2026-01-01"])
+def test_any_iso_offset_is_read_as_utc(as_member, moment):
+    # ISO 8601 allows offsets PostgreSQL does not store; the API works in UTC.
+    assert as_member.get("/api/jobs", {"created_before": moment}).status_code == 200
+
+
+def test_a_date_past_the_calendar_is_422(as_member):
+    response = as_member.get("/api/jobs", {"created_before": "9999-12-31T23:00:00-23:00"})
+    assert response.status_code == 422 and response.json()["details"][0]["field"] == "created_before"

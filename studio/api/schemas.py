@@ -43,7 +43,12 @@ def _iso_datetime(value):
             raise ValueError("use an ISO 8601 date or time, e.g. 2026-11-24T09:30:00Z") from None
     else:
         raise ValueError("use an ISO 8601 date or time, e.g. 2026-11-24T09:30:00Z")
-    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, datetime.UTC)
+    moment = moment if timezone.is_aware(moment) else timezone.make_aware(moment, datetime.UTC)
+    try:
+        # In UTC: PostgreSQL refuses offsets past ±15:59, which ISO 8601 allows.
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range") from None
 
 
 IsoDateTime = Annotated[datetime.datetime, BeforeValidator(_iso_datetime)]
