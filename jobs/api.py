@@ -16,7 +16,7 @@ from jobs import actions, params
 from jobs.emulator.server import is_text
 from jobs.models import Job, Status
 from jobs.views import get_job_for_member
-from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, usd, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, code_of, usd_of, username_of
 from studio.library.media import signed_media_url
 
 router = Router(tags=["jobs"])
@@ -49,17 +49,11 @@ class JobOut(Schema):
     def resolve_id(job):
         return job.code
 
-    @staticmethod
-    def resolve_price_usd(job):
-        return usd(job.price)
+    resolve_price_usd = usd_of("price")
 
-    @staticmethod
-    def resolve_created_by(job):
-        return username(job.created_by)
+    resolve_created_by = username_of("created_by")
 
-    @staticmethod
-    def resolve_retry_of(job):
-        return job.retry_of.code if job.retry_of_id else None  # lists select it with the job
+    resolve_retry_of = code_of("retry_of")  # lists select it with the job
 
     @staticmethod
     def resolve_outputs(job):

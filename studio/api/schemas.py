@@ -100,3 +100,19 @@ def usd(micros):
 
 def username(user):
     return user.get_username() if user is not None else None
+
+
+# Resolvers for the Out schemas (`resolve_x = usd_of("price")`), for the shapes that recur.
+
+def usd_of(field):
+    """The model's micro-dollar `field`, in dollars."""
+    return staticmethod(lambda obj: usd(getattr(obj, field)))
+
+
+def code_of(relation):
+    """The public code of a related object, None when there is none."""
+    return staticmethod(lambda obj: getattr(obj, relation).code if getattr(obj, f"{relation}_id") else None)
+
+
+def username_of(relation):
+    return staticmethod(lambda obj: username(getattr(obj, relation)))

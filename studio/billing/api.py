@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja.pagination import paginate
 
-from studio.api.schemas import ERRORS, IsoDateTime, usd, username
+from studio.api.schemas import ERRORS, IsoDateTime, code_of, usd, usd_of, username_of
 from studio.billing.models import Entry, Wallet
 
 router = Router(tags=["wallet"])
@@ -36,33 +36,13 @@ class EntryOut(Schema):
     memo: str
     created_at: datetime.datetime
 
-    @staticmethod
-    def resolve_amount_usd(entry):
-        return usd(entry.balance_delta)
-
-    @staticmethod
-    def resolve_held_change_usd(entry):
-        return usd(entry.held_delta)
-
-    @staticmethod
-    def resolve_balance_after_usd(entry):
-        return usd(entry.balance_after)
-
-    @staticmethod
-    def resolve_held_after_usd(entry):
-        return usd(entry.held_after)
-
-    @staticmethod
-    def resolve_job(entry):
-        return entry.job.code if entry.job_id else None
-
-    @staticmethod
-    def resolve_member(entry):
-        return username(entry.member)
-
-    @staticmethod
-    def resolve_actor(entry):
-        return username(entry.actor)
+    resolve_amount_usd = usd_of("balance_delta")
+    resolve_held_change_usd = usd_of("held_delta")
+    resolve_balance_after_usd = usd_of("balance_after")
+    resolve_held_after_usd = usd_of("held_after")
+    resolve_job = code_of("job")
+    resolve_member = username_of("member")
+    resolve_actor = username_of("actor")
 
 
 class EntryFilter(FilterSchema):

@@ -13,7 +13,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator, model_validator
 
-from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, code_of, username_of
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.views import (
     can_delete_gallery,
@@ -44,18 +44,14 @@ class GalleryOut(Schema):
     def resolve_id(gallery):
         return gallery.code
 
-    @staticmethod
-    def resolve_cover(gallery):
-        return gallery.cover.code if gallery.cover_id else None
+    resolve_cover = code_of("cover")
 
     @staticmethod
     def resolve_item_count(gallery):
         count = getattr(gallery, "item_count", None)
         return gallery.items.count() if count is None else count
 
-    @staticmethod
-    def resolve_created_by(gallery):
-        return username(gallery.created_by)
+    resolve_created_by = username_of("created_by")
 
 
 class ItemOut(Schema):
@@ -64,9 +60,7 @@ class ItemOut(Schema):
     added_at: datetime.datetime
     asset: AssetOut
 
-    @staticmethod
-    def resolve_added_by(item):
-        return username(item.added_by)
+    resolve_added_by = username_of("added_by")
 
 
 class GalleryDetailOut(GalleryOut):
@@ -123,9 +117,7 @@ class LinkOut(Schema):
     def resolve_id(link):
         return link.code
 
-    @staticmethod
-    def resolve_created_by(link):
-        return username(link.created_by)
+    resolve_created_by = username_of("created_by")
 
 
 class NewLinkOut(LinkOut):

@@ -10,7 +10,7 @@ from ninja.pagination import paginate
 from pydantic import StrictBool
 
 from jobs.models import Job, Status
-from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, username
+from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, code_of, username
 from studio.library.media import signed_media_url
 from studio.library.models import Star
 from studio.library.queries import library_assets
@@ -39,9 +39,7 @@ class AssetOut(Schema):
     def resolve_id(asset):
         return asset.code
 
-    @staticmethod
-    def resolve_job(asset):
-        return asset.job.code if asset.job_id else None
+    resolve_job = code_of("job")
 
     @staticmethod
     def resolve_model(asset):
