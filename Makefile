@@ -39,3 +39,20 @@ bench-report: $(VENV)/.installed
 	DATABASE_URL=$(BENCH_DB_URL) $(PY) manage.py bench_spend_report $(BENCH_ARGS) || status=$$?; \
 	dropdb -h 127.0.0.1 -U postgres --if-exists bench_report; \
 	exit $$status
+
+## Measure the production-like stack on this machine (gunicorn, a django-q2 worker on
+## Redis, PostgreSQL, the emulator at zero latency) and print the figures as one JSON
+## object, in a scratch PostgreSQL database (created, then dropped even on failure) and
+## Redis database 3. A few minutes; BENCH_ARGS="--duration 2 --report-entries 100000"
+## for a quick run.
+BENCH_STACK_DB_URL := postgres://postgres@127.0.0.1:5432/bench_stack
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/3
+.PHONY: bench
+bench: $(VENV)/.installed
+	@dropdb -h 127.0.0.1 -U postgres --if-exists bench_stack
+	@createdb -h 127.0.0.1 -U postgres bench_stack
+	@status=0; \
+	DATABASE_URL=$(BENCH_STACK_DB_URL) $(PY) manage.py migrate --no-input -v0 && \
+	DATABASE_URL=$(BENCH_STACK_DB_URL) REDIS_URL=$(BENCH_REDIS_URL) $(PY) manage.py bench $(BENCH_ARGS) || status=$$?; \
+	dropdb -h 127.0.0.1 -U postgres --if-exists bench_stack; \
+	exit $$status

@@ -27,9 +27,11 @@ def start_job(membership, model, params, *, source_asset=None, **job_fields):
             team=membership.team, created_by=membership.user, model=model, params=params,
             source_asset=source_asset, price=money.price_of(model), **job_fields,
         )
-        money.hold(job, membership.user)
         enqueue("jobs.tasks.submit_job", job.pk)
         _record_start(job)
+        # Last: the hold locks the team's wallet until the commit, which concurrent
+        # submissions for the team wait on.
+        money.hold(job, membership.user)
     return job
 
 

@@ -6,8 +6,11 @@ cannot join a database transaction, so there the task is sent on commit, and the
 sweeper re-enqueues jobs whose task was lost in between.
 """
 
+from functools import cache
+
 from django.conf import settings
 from django.db import transaction
+from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 
@@ -19,4 +22,12 @@ def enqueue(func, *args, **kwargs):
     if uses_orm_broker():
         async_task(func, *args, **kwargs)
     else:
-        transaction.on_commit(lambda: async_task(func, *args, **kwargs))
+        transaction.on_commit(lambda: async_task(func, *args, broker=redis_broker(), **kwargs))
+
+
+@cache
+def redis_broker():
+    """One broker per process. Left to itself, async_task builds a new Redis client, and
+    opens a new connection, for every task; the client's pool survives forks (it checks
+    its pid)."""
+    return get_broker()

@@ -1,17 +1,19 @@
 """The one module that moves money.
 
-Every function locks the wallet row (SELECT … FOR UPDATE on PostgreSQL; SQLite's
-IMMEDIATE transactions serialise writers), checks, updates the cached totals and appends
-ledger entries whose unique idempotency keys make a retried call a no-op. None of them
-does network I/O; the low-balance email is sent after the transaction commits.
+Every function locks the wallet row (SELECT … FOR UPDATE on PostgreSQL, or for a hold
+one conditional UPDATE; SQLite's IMMEDIATE transactions serialise writers), checks,
+updates the cached totals and appends ledger entries whose unique idempotency keys make
+a retried call a no-op. None of them does network I/O; the low-balance email is sent
+after the transaction commits.
 """
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from studio.accounts.models import Team
 from studio.activity.models import Event, record
 from studio.billing.models import Entry, Price, TopUp, Wallet, format_micros
 
@@ -61,7 +63,7 @@ def _book(wallet, *, kind, balance_delta, held_delta, key, **fields):
         wallet.refresh_from_db()
         return None
     wallet.save(update_fields=["balance", "held"])
-    _alert_if_low(wallet, available_before)
+    _alert_if_low(wallet.team, wallet.team.low_balance_threshold, available_before, wallet.available)
     return entry
 
 
@@ -73,26 +75,50 @@ def _job_fields(job):
     return {"job": job, "member_id": job.created_by_id, "model": job.model}
 
 
-@transaction.atomic
+# Locks the row, refuses an overdraft and reserves, in one statement (a concurrent hold
+# waits for the lock; PostgreSQL then re-checks the condition on the row as committed),
+# and returns the new totals with the team's low-balance threshold.
+HOLD_SQL = f"""
+UPDATE {Wallet._meta.db_table} SET held = held + %s
+WHERE team_id = %s AND balance - held >= %s
+RETURNING balance, held, (SELECT low_balance_threshold FROM {Team._meta.db_table} WHERE id = team_id)
+"""
+
+
+# No savepoint of its own: a refused hold fails the whole submission around it.
+@transaction.atomic(savepoint=False)
 def hold(job, actor):
-    """Reserve the job's price. Raises InsufficientFunds or CapExceeded, booking
-    nothing, when the wallet or the member's monthly cap does not cover it."""
-    wallet = _locked_wallet(job.team_id)
-    if wallet.available < job.price:
-        raise InsufficientFunds(job.price, wallet.available)
+    """Reserve the price of `job`, created in the caller's transaction. Raises
+    InsufficientFunds or CapExceeded, booking nothing, when the wallet or the member's
+    monthly cap does not cover it.
+
+    The wallet row stays locked until the transaction commits: call this last. The job
+    is new, so no hold can have been booked for it yet; the entry's unique idempotency
+    key still guarantees it."""
+    with connection.cursor() as cursor:
+        cursor.execute(HOLD_SQL, [job.price, job.team_id, job.price])
+        row = cursor.fetchone()
+    if row is None:
+        raise InsufficientFunds(job.price, Wallet.objects.get(team_id=job.team_id).available)
+    balance, held, threshold = row
     _check_cap(job)
-    return _book(wallet, kind=Entry.Kind.HOLD, balance_delta=0, held_delta=job.price,
-                 key=f"job:{job.code}:hold", actor=actor, **_job_fields(job))
+    entry = Entry.objects.create(
+        team_id=job.team_id, kind=Entry.Kind.HOLD, balance_delta=0, held_delta=job.price,
+        balance_after=balance, held_after=held, idempotency_key=f"job:{job.code}:hold",
+        actor=actor, **_job_fields(job),
+    )
+    _alert_if_low(job.team, threshold, balance - held + job.price, balance - held)
+    return entry
 
 
 def _check_cap(job):
     """Under the wallet lock, so concurrent submissions by one member are counted."""
-    membership = job.team.memberships.filter(user_id=job.created_by_id).first()
-    if membership is None or membership.monthly_cap is None:
+    cap = job.team.memberships.filter(user_id=job.created_by_id).values_list("monthly_cap", flat=True).first()
+    if cap is None:  # no cap, or no longer a member
         return
     spent = spent_this_month(job.team_id, job.created_by_id, exclude_job=job)
-    if spent + job.price > membership.monthly_cap:
-        raise CapExceeded(job.price, membership.monthly_cap, max(membership.monthly_cap - spent, 0))
+    if spent + job.price > cap:
+        raise CapExceeded(job.price, cap, max(cap - spent, 0))
 
 
 def month_start(now=None):
@@ -155,14 +181,11 @@ def top_up(team, amount, *, actor=None, reason, key):
 # -- low balance --------------------------------------------------------------------
 
 
-def _alert_if_low(wallet, available_before):
+def _alert_if_low(team, threshold, available_before, available):
     """One email to the owners each time the available balance drops through the
     team's threshold (not on every job below it)."""
-    threshold = wallet.team.low_balance_threshold
-    if threshold is None or not (available_before >= threshold > wallet.available):
+    if threshold is None or not (available_before >= threshold > available):
         return
-    team = wallet.team
-    available = wallet.available
     transaction.on_commit(lambda: _send_low_balance_email(team, threshold, available))
 
 

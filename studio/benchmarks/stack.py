@@ -1,0 +1,243 @@
+"""The studio's real processes for the bench, each in its own process group with its
+output in a log file, and what they use of the machine: CPU time and memory, read from
+/proc."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Child:
+    """A child process; stop() ends its whole process group (gunicorn's and qcluster's
+    workers included)."""
+
+    def __init__(self, name, argv, env, log_dir):
+        self.name = name
+        self.log_path = Path(log_dir) / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    @classmethod
+    def manage(cls, name, args, env, log_dir):
+        return cls(name, [sys.executable, "manage.py", *args], env, log_dir)
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def log_tail(self, lines=30):
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def check_alive(self):
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
+
+    def stop(self, grace=10):
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+
+    def wait_for_http(self, url, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                httpx.get(url, timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer at {url} in {seconds} s:\n{self.log_tail()}")
+
+    def wait_for_log(self, text, seconds=60):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not log {text!r} in {seconds} s:\n{self.log_tail()}")
+
+
+# -- memory ---------------------------------------------------------------------------
+
+
+def descendants(pid):
+    """The pids of `pid`'s whole process tree, itself included."""
+    children = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    # The command name may hold spaces and parentheses: ppid follows the last ")".
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pids):
+    """{pid: user plus system CPU seconds used so far (all its threads)}."""
+    used = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (stat(5))
+    return used
+
+
+class CpuMeter:
+    """CPU used by groups of processes between two readings. It samples every 0.25 s, so
+    a process that ends in between (a database connection past its CONN_MAX_AGE) still
+    counts, up to its last sample; one that starts in between counts from zero."""
+
+    def __init__(self, interval=0.25):
+        self.interval = interval
+        self.groups = {}  # name -> callable returning the group's pids
+        self.seen = {}  # name -> {pid: CPU seconds at its last sample}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-cpu", daemon=True)
+
+    def add(self, name, pids):
+        with self._lock:
+            self.groups[name] = pids
+            self.seen[name] = {}
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def reading(self):
+        self._sample()
+        with self._lock:
+            return {name: dict(seen) for name, seen in self.seen.items()}
+
+    @staticmethod
+    def between(before, after):
+        """{group: CPU seconds used between two readings}."""
+        return {name: sum(seconds - before.get(name, {}).get(pid, 0.0) for pid, seconds in seen.items())
+                for name, seen in after.items()}
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self):
+        with self._lock:
+            for name, pids in self.groups.items():
+                self.seen[name].update(cpu_seconds(pids()))
+
+
+def database_backends(name):
+    """The pids of PostgreSQL's backends connected to database `name`, found by their
+    process titles ("postgres: [CLUSTER: ]USER DATABASE HOST(PORT) STATE")."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                    title = cmdline.read().decode(errors="replace").split()
+            except OSError:
+                continue
+            if title[:1] == ["postgres:"] and title[1].endswith(":"):
+                title = title[:1] + title[2:]  # without the cluster's name
+            if len(title) > 3 and title[0] == "postgres:" and title[2] == name:
+                pids.append(int(entry.name))
+    return pids
+
+
+def status_kb(pid, field):
+    """A field of /proc/<pid>/status in kB (VmRSS now, VmHWM the peak); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pss_kb(pid):
+    """Proportional set size: shared pages divided among the processes sharing them, so
+    a process tree's sum counts the pages forked workers share with their parent once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler:
+    """Samples process trees in a thread: the peak of each tree's summed RSS and PSS.
+    Per-process peaks need no sampling: the kernel keeps them (VmHWM)."""
+
+    def __init__(self, interval=0.25):
+        self.interval = interval
+        self.trees = {}  # name -> root pid
+        self.peaks = {}  # name -> {"rss_kb", "pss_kb", "processes"}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
+
+    def watch(self, name, pid):
+        self.trees[name] = pid
+        self.peaks.setdefault(name, {"rss_kb": 0, "pss_kb": 0, "processes": 0})
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self):
+        while not self._stop.wait(self.interval):
+            for name, pid in list(self.trees.items()):
+                self.sample(name, pid)
+
+    def sample(self, name, pid):
+        pids = descendants(pid)
+        peak = self.peaks[name]
+        peak["rss_kb"] = max(peak["rss_kb"], sum(status_kb(p, "VmRSS") for p in pids))
+        peak["pss_kb"] = max(peak["pss_kb"], sum(pss_kb(p) for p in pids))
+        peak["processes"] = max(peak["processes"], len(pids))
