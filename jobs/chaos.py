@@ -24,8 +24,6 @@ import random
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,6 +51,7 @@ from studio.accounts.models import Team
 from studio.billing import money
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify
+from studio.processes import Child, free_port
 
 TEAM_SLUG = "chaos"
 USERNAME = "chaos"
@@ -195,12 +194,6 @@ class ChaosEmulator(EmulatorServer):
 # -- the studio's processes ---------------------------------------------------------------
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def database_env():
     """Environment that points a child at the database this process uses (under the test
     runner, the test database)."""
@@ -231,48 +224,6 @@ def child_env(emulator, web_url):
     }
 
 
-class Child:
-    """A process the run started, in its own process group: a Ctrl-C at the terminal
-    reaches the command alone, and the command stops its children (and theirs)."""
-
-    def __init__(self, name, argv, env, log_dir):
-        self.name = name
-        self.log_path = Path(log_dir) / f"{name}.log"
-        with open(self.log_path, "wb") as log:
-            self.popen = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
-
-    @property
-    def pid(self):
-        return self.popen.pid
-
-    def exit_code(self):
-        return self.popen.poll()
-
-    def _signal(self, sig):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-
-    def kill(self):
-        self._signal(signal.SIGKILL)
-        self.popen.wait()
-
-    def stop(self, grace=10):
-        # SIGTERM to the leader alone: qcluster and gunicorn stop their own workers (a
-        # worker signalled directly as well leaves qcluster's sentinel waiting for it).
-        with contextlib.suppress(ProcessLookupError):
-            self.popen.terminate()
-        try:
-            self.popen.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
-        self._signal(signal.SIGKILL)  # whatever is left of the group
-        self.popen.wait()
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-
 class Stack:
     """gunicorn and `manage.py qcluster`, as the Procfile runs them."""
 
@@ -299,7 +250,7 @@ class Stack:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.web.exit_code() is not None:
-                raise ChaosError(f"the web server exited with code {self.web.exit_code()}:\n{self.web.log()[-2000:]}")
+                raise ChaosError(f"the web server exited with code {self.web.exit_code()}:\n{self.web.output()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
@@ -444,7 +395,7 @@ def delivery_warnings(emulator):
 def log_warnings(children):
     warnings = []
     for child in children:
-        text = child.log()
+        text = child.output()
         for needle in ("Traceback", "database is locked"):
             if needle in text:
                 warnings.append(f"{child.name} logged {needle!r} {text.count(needle)} times; see {child.log_path}")

@@ -4,9 +4,7 @@ SIGKILL mid-submit and mid-download, a gateway that refuses connections and then
 job lost, none submitted twice, money booked exactly once, and the ledger verifies.
 (PostgreSQL restarting under load: tests/test_database_restart.py.)"""
 
-import os
 import random
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -45,12 +43,6 @@ def worker_env(settings, gateway_url):
             "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true", "Q_WORKERS": "2"}
 
 
-def kill(process):
-    """SIGKILL the whole cluster (its workers too), as a crash or the OOM killer would."""
-    os.killpg(process.popen.pid, signal.SIGKILL)
-    process.popen.wait(10)
-
-
 def assert_paid_once(team, jobs, emulator_requests):
     """Each job COMPLETED, reached the gateway once, captured once; the ledger verifies."""
     jobs = list(Job.objects.filter(pk__in=[j.pk for j in jobs]))
@@ -72,7 +64,7 @@ def test_worker_killed_during_submission(member, team, worker, emulator, setting
     [job] = submit(login(member))
     wait_until(lambda: Job.objects.get(pk=job.pk).submission == "submitting", what="the job claimed")
     time.sleep(0.5)  # the POST is in flight
-    kill(worker)
+    worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
     try:
         wait_until(lambda: all_finished([job]), seconds=45, what=f"job finished\n{restarted.output()}")
@@ -91,7 +83,7 @@ def test_worker_killed_during_output_download(member, team, worker, emulator, se
                what="the COMPLETED webhook")
     time.sleep(1)  # the refresh it woke is stuck in the download
     assert Job.objects.get(pk=job.pk).status != "COMPLETED", "the card waits for the image"
-    kill(worker)
+    worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
     try:
         # Time passes: its safety-net poll is due (30 s after submission with webhooks on).

@@ -3,83 +3,16 @@ output in a log file, and what they use of the machine: CPU time and memory, rea
 /proc."""
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
-import httpx
 from django.conf import settings
+
+from studio.processes import Child, free_port
 
 ROOT = Path(settings.BASE_DIR)
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Child:
-    """A child process; stop() ends its whole process group (gunicorn's and qcluster's
-    workers included)."""
-
-    def __init__(self, name, argv, env, log_dir):
-        self.name = name
-        self.log_path = Path(log_dir) / f"{name}.log"
-        with open(self.log_path, "wb") as log:
-            self.popen = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    @classmethod
-    def manage(cls, name, args, env, log_dir):
-        return cls(name, [sys.executable, "manage.py", *args], env, log_dir)
-
-    @property
-    def pid(self):
-        return self.popen.pid
-
-    def log_tail(self, lines=30):
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def check_alive(self):
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
-
-    def stop(self, grace=10):
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-
-    def wait_for_http(self, url, seconds=60):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                httpx.get(url, timeout=2)
-                return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer at {url} in {seconds} s:\n{self.log_tail()}")
-
-    def wait_for_log(self, text, seconds=60):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.check_alive()
-            if text in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not log {text!r} in {seconds} s:\n{self.log_tail()}")
-
-
-# -- memory ---------------------------------------------------------------------------
+__all__ = ["Child", "free_port"]  # the bench's children: studio.processes
 
 
 def descendants(pid):
