@@ -6,7 +6,6 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from django.shortcuts import get_object_or_404
 from ninja import Field, FilterLookup, FilterSchema, Query, Router, Schema
 from ninja import Status as Answer
 from ninja.pagination import paginate
@@ -16,8 +15,16 @@ from jobs import actions, params
 from jobs.emulator.server import is_text
 from jobs.models import Job, Status
 from jobs.views import get_job_for_member
-from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, code_of, usd_of, username_of
-from studio.library.media import signed_media_url
+from studio.api.schemas import (
+    ERRORS,
+    BodyIn,
+    IsoDateTime,
+    JsonInt,
+    code_of,
+    usd_of,
+    username_of,
+)
+from studio.library.media import get_asset_for_member, signed_media_url
 
 router = Router(tags=["jobs"])
 
@@ -118,33 +125,29 @@ def list_jobs(request, filters: Query[JobFilter]):
 
 @router.get("/{uuid:code}", response={200: JobOut, **ERRORS}, summary="One job")
 def get_job(request, code: uuid.UUID):
-    return _read(request, code)
+    return get_job_for_member(request, code)
 
 
 @router.post("/fibo", response={201: JobOut, **ERRORS}, summary="Generate an image with Bria FIBO ($0.04)")
 def start_fibo(request, body: FiboIn):
     job = actions.start_fibo(request.membership, params.fibo_params(
         body.prompt.strip(), body.aspect_ratio, body.seed, body.steps_num, body.guidance_scale))
-    return Answer(201, _read(request, job.code))
+    return Answer(201, get_job_for_member(request, job.code))
 
 
 @router.post("/rmbg", response={201: JobOut, **ERRORS},
              summary="Remove the background of an image with Bria RMBG 2.0 ($0.018)")
 def start_rmbg(request, body: RmbgIn):
     if body.asset is not None:
-        asset = get_object_or_404(request.team.assets, code=body.asset)
+        asset = get_asset_for_member(request, body.asset)
         job = actions.start_rmbg_from_asset(request.membership, asset)
     else:
         job = actions.start_rmbg_from_url(request.membership, body.image_url)
-    return Answer(201, _read(request, job.code))
+    return Answer(201, get_job_for_member(request, job.code))
 
 
 @router.post("/{uuid:code}/retry", response={201: JobOut, **ERRORS},
              summary="Run a job that ended in ERROR again, once, as a new job")
 def retry_job(request, code: uuid.UUID):
     job = actions.retry_job(request.membership, get_job_for_member(request, code))
-    return Answer(201, _read(request, job.code))
-
-
-def _read(request, code):
-    return get_job_for_member(request, code)
+    return Answer(201, get_job_for_member(request, job.code))

@@ -19,10 +19,19 @@ def uses_orm_broker():
 
 
 def enqueue(func, *args, **kwargs):
+    """Queue a task with the transaction it belongs to (see the module's docstring)."""
     if uses_orm_broker():
-        async_task(func, *args, **kwargs)
+        send(func, *args, **kwargs)
     else:
-        transaction.on_commit(lambda: async_task(func, *args, broker=redis_broker(), **kwargs))
+        transaction.on_commit(lambda: send(func, *args, **kwargs))
+
+
+def send(func, *args, **kwargs):
+    """Queue a task now, through this process's broker: for callers outside a transaction
+    of their own (a webhook waking its job)."""
+    if uses_orm_broker():
+        return async_task(func, *args, **kwargs)
+    return async_task(func, *args, broker=redis_broker(), **kwargs)
 
 
 @cache

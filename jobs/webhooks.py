@@ -12,9 +12,9 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_q.tasks import async_task
 
 from jobs.models import RANK, Job, Status, WebhookDelivery
+from jobs.queue import send
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def pixazo_webhook(request, code, token):
     # A repeat still wakes the job while it claims more than the studio has confirmed:
     # the first copy may have come before the gateway's status caught up (or been forged).
     if job.is_live and (first or RANK[Status(payload["status"])] > RANK[Status(job.status)]):
-        async_task("jobs.tasks.refresh_job", job.pk)
+        send("jobs.tasks.refresh_job", job.pk)
     return _answer(200, "Received.")
 
 

@@ -28,7 +28,7 @@ from jobs.emulator.server import (
 from jobs.models import Job, Status
 from jobs.params import GATEWAY_MODELS, fibo_params
 from studio.api.models import APIKey
-from studio.api.ratelimit import RateLimited, check_rate
+from studio.api.ratelimit import RateLimited
 from studio.billing.money import CapExceeded, InsufficientFunds
 from studio.library.media import signed_media_url
 
@@ -58,11 +58,10 @@ def gateway_view(view):
             key = APIKey.authenticate(request.headers.get("Ocp-Apim-Subscription-Key", ""))
             if key is None:
                 raise GatewayAnswer(401, **UNAUTHORIZED)
-            check_rate(key)
-            membership = key.membership()
-            if membership is None:
-                raise GatewayAnswer(403, "Forbidden", "The key's member is no longer in the team.")
-            key.touch()
+            try:
+                membership = key.open_request()
+            except PermissionDenied as exc:
+                raise GatewayAnswer(403, "Forbidden", str(exc)) from None
             return view(request, key, membership, *args, **kwargs)
         except GatewayAnswer as exc:
             return _answer(exc)

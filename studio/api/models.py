@@ -7,10 +7,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
 from studio.activity.models import Event, record
+from studio.api.ratelimit import check_rate
 
 PREFIX = "bria_"
 TOUCH_EVERY = timedelta(minutes=1)
@@ -66,6 +68,17 @@ class APIKey(models.Model):
     def membership(self):
         """The member's membership of the key's team (None once they have left it)."""
         return self.team.memberships.select_related("team", "user").filter(user=self.member).first()
+
+    def open_request(self):
+        """What both APIs do with an authenticated key before the view: count the request
+        against the rate limit (RateLimited), find the membership it acts as
+        (PermissionDenied once the member has left) and note the use."""
+        check_rate(self)
+        membership = self.membership()
+        if membership is None:
+            raise PermissionDenied("The key's member is no longer in the team.")
+        self.touch()
+        return membership
 
     def touch(self):
         """Note the use. Written at most once a minute (the page says "5 minutes ago"), so

@@ -15,7 +15,7 @@ from ninja.security import HttpBearer
 
 from jobs.actions import NotRetryable
 from studio.api.models import APIKey
-from studio.api.ratelimit import RateLimited, check_rate
+from studio.api.ratelimit import RateLimited
 from studio.billing.money import CapExceeded, InsufficientFunds
 
 
@@ -28,11 +28,7 @@ class TeamKey(HttpBearer):
         key = APIKey.authenticate(token)
         if key is None:
             return None
-        check_rate(key)
-        membership = key.membership()
-        if membership is None:
-            raise PermissionDenied("The key's member is no longer in the team.")
-        key.touch()
+        membership = key.open_request()
         request.membership, request.team, request.user = membership, membership.team, key.member
         return key
 

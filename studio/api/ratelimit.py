@@ -18,11 +18,9 @@ def check_rate(key):
     A fixed window: cheap (one atomic increment) and what Retry-After can state exactly."""
     now = time.time()
     name = f"api-rate:{key.code}:{int(now // 60)}"
-    cache.add(name, 0, timeout=120)
     try:
         count = cache.incr(name)
-    except ValueError:  # the counter expired between add and incr: this is its first hit
-        cache.add(name, 1, timeout=120)
-        count = 1
+    except ValueError:  # the window's first request (or a racing one)
+        count = 1 if cache.add(name, 1, timeout=120) else cache.incr(name)
     if count > settings.API_RATE_LIMIT_PER_MINUTE:
         raise RateLimited(max(1, 60 - int(now % 60)))

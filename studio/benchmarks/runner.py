@@ -49,17 +49,16 @@ from studio.accounts.models import Team
 from studio.api.models import APIKey
 from studio.benchmarks import load
 from studio.benchmarks.stack import (
-    Child,
     CpuMeter,
     MemorySampler,
     database_backends,
     descendants,
-    free_port,
     status_kb,
 )
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR
 from studio.library.models import Asset, Star
+from studio.processes import Child, free_port
 
 FIBO_ID, SUBMIT_PATH = GATEWAY_MODELS["fibo"]
 # The seed document's minimal request.

@@ -8,11 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from studio.processes import Child, free_port
-
 ROOT = Path(settings.BASE_DIR)
-
-__all__ = ["Child", "free_port"]  # the bench's children: studio.processes
 
 
 def descendants(pid):

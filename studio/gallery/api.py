@@ -7,13 +7,19 @@ import uuid
 from typing import Literal
 
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator, model_validator
 
-from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, JsonInt, code_of, username_of
+from studio.api.schemas import (
+    ERRORS,
+    BodyIn,
+    IsoDateTime,
+    JsonInt,
+    code_of,
+    username_of,
+)
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.views import (
     can_delete_gallery,
@@ -25,6 +31,7 @@ from studio.gallery.views import (
     share_url,
 )
 from studio.library.api import AssetOut
+from studio.library.media import get_asset_for_member
 from studio.library.queries import library_assets
 
 router = Router(tags=["galleries"])
@@ -201,7 +208,7 @@ def delete_gallery(request, code: uuid.UUID):
              summary="Add one of the team's images (201; 200 when it is already there)")
 def add_item(request, code: uuid.UUID, body: ItemIn):
     gallery = get_gallery_for_editor(request, code)
-    asset = get_object_or_404(request.team.assets, code=body.asset)
+    asset = get_asset_for_member(request, body.asset)
     added = gallery.add(asset, request.user)
     return Status(201 if added else 200, _detail(request, code))
 
