@@ -4,10 +4,15 @@ hashed, revocable, acting as a named member."""
 import re
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
+from studio.accounts.models import Membership, Team
 from studio.activity.models import Event
 from studio.api.models import APIKey, hash_key
+from studio.api.ratelimit import RateLimited, _redis
 from tests.conftest import login
 
 
@@ -84,3 +89,50 @@ def test_the_command_refuses_bad_input(team, outsider, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("create_api_key", *args)
     assert not APIKey.objects.exists()
+
+
+def test_a_key_comes_with_its_team_member_and_membership_in_one_statement(owner, member, team,
+                                                                           django_assert_num_queries):
+    key, raw = APIKey.issue(team, member, "x")
+    key.touch()
+    with django_assert_num_queries(1):
+        found = APIKey.authenticate(raw)
+        membership = found.membership()
+        assert (membership.team, membership.user, found.team.name, found.member.username) == (
+            team, member, team.name, member.username)
+    expected = [APIKey.objects.get(pk=key.pk), Team.objects.get(pk=team.pk), User.objects.get(pk=member.pk),
+                Membership.objects.get(team=team, user=member)]
+    for loaded, reference in zip([found, found.team, found.member, membership], expected, strict=True):
+        for field in type(reference)._meta.concrete_fields:
+            value, want = getattr(loaded, field.attname), getattr(reference, field.attname)
+            assert (value, type(value)) == (want, type(want)), field  # UUIDs, aware datetimes, on every database
+
+
+def test_a_key_whose_member_left_the_team_has_no_membership(owner, member, team):
+    key, raw = APIKey.issue(team, member, "x")
+    Membership.objects.filter(team=team, user=member).delete()
+    found = APIKey.authenticate(raw)
+    assert found == key and found.membership() is None
+    with pytest.raises(PermissionDenied, match="no longer in the team"):
+        found.open_request()
+
+
+def test_the_rate_counter_expires_with_its_window(owner, team, settings):
+    settings.API_RATE_LIMIT_PER_MINUTE = 3
+    key, _ = APIKey.issue(team, owner, "x")
+    for _ in range(3):
+        key.open_request()
+    with pytest.raises(RateLimited) as exc:
+        key.open_request()
+    assert 1 <= exc.value.retry_after <= 60
+    counters = _counter_names(key)
+    assert counters, "the counter is in the cache"
+    if _redis() is not None:
+        assert all(0 < _redis().ttl(name) <= 120 for name in counters)
+
+
+def _counter_names(key):
+    client = _redis()
+    if client is None:
+        return [name for name in cache._cache if f"api-rate:{key.code}:" in name]
+    return [name.decode() for name in client.scan_iter(f"*api-rate:{key.code}:*")]

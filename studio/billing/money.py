@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from studio.accounts.models import Team
+from studio.accounts.models import Membership, Team
 from studio.activity.models import Event, record
 from studio.billing.models import Entry, Price, TopUp, Wallet, format_micros
 
@@ -40,8 +40,18 @@ class CapExceeded(Exception):
 def price_of(model, count=1, at=None):
     """The price in effect `at` (now), from the staff's price list; the settings'
     defaults stand in for a model the list does not name yet."""
-    price = Price.objects.filter(model=model, effective_from__lte=at or timezone.now()).first()
-    return (price.amount if price else settings.PRICES_MICROS[model]) * count
+    # Read for every submission: one indexed row, without building an ORM query.
+    with connection.cursor() as cursor:
+        cursor.execute(PRICE_SQL, [model, connection.ops.adapt_datetimefield_value(at or timezone.now())])
+        row = cursor.fetchone()
+    return (row[0] if row else settings.PRICES_MICROS[model]) * count
+
+
+PRICE_SQL = f"""
+SELECT amount FROM {Price._meta.db_table}
+WHERE model = %s AND effective_from <= %s
+ORDER BY effective_from DESC LIMIT 1
+"""
 
 
 def _book(wallet, *, kind, balance_delta, held_delta, key, **fields):
@@ -77,11 +87,14 @@ def _job_fields(job):
 
 # Locks the row, refuses an overdraft and reserves, in one statement (a concurrent hold
 # waits for the lock; PostgreSQL then re-checks the condition on the row as committed),
-# and returns the new totals with the team's low-balance threshold.
+# and returns the new totals with the team's low-balance threshold and the member's
+# monthly cap (read under the lock, like the spending it is checked against).
 HOLD_SQL = f"""
 UPDATE {Wallet._meta.db_table} SET held = held + %s
 WHERE team_id = %s AND balance - held >= %s
-RETURNING balance, held, (SELECT low_balance_threshold FROM {Team._meta.db_table} WHERE id = team_id)
+RETURNING balance, held,
+    (SELECT low_balance_threshold FROM {Team._meta.db_table} WHERE id = team_id),
+    (SELECT monthly_cap FROM {Membership._meta.db_table} WHERE team_id = {Wallet._meta.db_table}.team_id AND user_id = %s)
 """
 
 
@@ -96,12 +109,12 @@ def hold(job, actor):
     is new, so no hold can have been booked for it yet; the entry's unique idempotency
     key still guarantees it."""
     with connection.cursor() as cursor:
-        cursor.execute(HOLD_SQL, [job.price, job.team_id, job.price])
+        cursor.execute(HOLD_SQL, [job.price, job.team_id, job.price, job.created_by_id])
         row = cursor.fetchone()
     if row is None:
         raise InsufficientFunds(job.price, Wallet.objects.get(team_id=job.team_id).available)
-    balance, held, threshold = row
-    _check_cap(job)
+    balance, held, threshold, cap = row
+    _check_cap(job, cap)
     entry = Entry.objects.create(
         team_id=job.team_id, kind=Entry.Kind.HOLD, balance_delta=0, held_delta=job.price,
         balance_after=balance, held_after=held, idempotency_key=f"job:{job.code}:hold",
@@ -111,9 +124,8 @@ def hold(job, actor):
     return entry
 
 
-def _check_cap(job):
+def _check_cap(job, cap):
     """Under the wallet lock, so concurrent submissions by one member are counted."""
-    cap = job.team.memberships.filter(user_id=job.created_by_id).values_list("monthly_cap", flat=True).first()
     if cap is None:  # no cap, or no longer a member
         return
     spent = spent_this_month(job.team_id, job.created_by_id, exclude_job=job)
