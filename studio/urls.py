@@ -29,6 +29,11 @@ admin.site.login_form = throttle.ThrottledAdminAuthenticationForm
 
 
 urlpatterns = [
+    # Scripts and the gateway send most requests, and patterns are tried in order: the
+    # machine-facing paths come first.
+    path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
+    path("", include("studio.api.urls")),
+    path("api/", api.urls),
     path("", RedirectView.as_view(pattern_name="studio", permanent=False), name="home"),
     path("studio/", job_views.studio, name="studio"),
     path("studio/fibo/", job_views.start_fibo, name="start_fibo"),
@@ -41,14 +46,11 @@ urlpatterns = [
     path("assets/<uuid:code>/", media.asset_file, name="asset_file"),
     path("assets/<uuid:code>/thumbnail/", media.asset_thumbnail, name="asset_thumbnail"),
     path("m/<str:token>/", media.signed_media, name="signed_media"),
-    path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
     path("", include("studio.accounts.urls")),
     path("wallet/", include("studio.billing.urls")),
     path("library/", include("studio.library.urls")),
     path("", include("studio.gallery.urls")),
     path("", include("studio.activity.urls")),
-    path("", include("studio.api.urls")),
-    path("api/", api.urls),
     path("reports/", include("studio.reports.urls")),
     path("accounts/login/", throttle.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

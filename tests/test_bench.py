@@ -94,3 +94,14 @@ def test_percentiles_are_nearest_rank():
     values = list(range(1, 101))
     assert (load.percentile(values, 50), load.percentile(values, 99), load.percentile(values, 100)) == (50, 99, 100)
     assert load.percentile([7], 99) == 7 and load.percentile([], 50) is None
+
+
+def test_windows_add_up_to_one_figure():
+    first, second = load.Outcome(seconds=2.0), load.Outcome(seconds=3.0)
+    first.latencies, second.latencies = [0.01] * 10, [0.02] * 20
+    first.statuses.update({202: 10})
+    second.statuses.update({202: 19, 500: 1})
+    first.merge(second)
+    summary = first.summary()
+    assert (summary["rps"], summary["requests"], summary["errors"], summary["valid"]) == (6.0, 30, 1, False)
+    assert summary["statuses"] == {"202": 29, "500": 1}

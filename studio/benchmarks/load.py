@@ -37,6 +37,13 @@ class Outcome:
     def errors(self):
         return sum(n for status, n in self.statuses.items() if not 200 <= status < 300) + sum(self.failures.values())
 
+    def merge(self, other):
+        """Add another window's answers to this one's."""
+        self.seconds += other.seconds
+        self.latencies += other.latencies
+        self.statuses.update(other.statuses)
+        self.failures.update(other.failures)
+
     def summary(self):
         """The figure and what it rests on; `valid` only if every answer was a 2xx."""
         ordered = sorted(self.latencies)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,7 @@ class Options:
     concurrency: int = 16
     warmup: float = 2.0
     duration: float = 10.0
+    submission_rounds: int = 5
     web_workers: int = 2 * (os.cpu_count() or 1) + 1
     q_workers: int = 4
     wallets: int = 50
@@ -296,16 +298,21 @@ class Bench:
     # -- rates -------------------------------------------------------------------------
 
     def _load(self, what, requests):
-        self.web.check_alive()
         self.say(f"{what}: {self.o.warmup:g} s warm-up, {self.o.duration:g} s at concurrency {self.o.concurrency}…")
+        return self._summary(*self._window(requests, self.o.warmup, self.o.duration))
+
+    def _window(self, requests, warmup, duration):
+        """One timed window: its Outcome and the CPU each group used in it."""
+        self.web.check_alive()
         marks = []
         outcome = load.run(("127.0.0.1", self.web_port), requests, concurrency=self.o.concurrency,
-                           warmup=self.o.warmup, duration=self.o.duration,
-                           window=lambda: marks.append(self.cpu.reading()))
+                           warmup=warmup, duration=duration, window=lambda: marks.append(self.cpu.reading()))
+        return outcome, CpuMeter.between(*marks) if len(marks) == 2 else {}
+
+    def _summary(self, outcome, used):
         summary = outcome.summary()
-        if len(marks) == 2 and summary["requests"]:
+        if used and summary["requests"]:
             # CPU per request depends far less on what else the machine is doing than rates do.
-            used = CpuMeter.between(*marks)
             summary["cpu_ms_per_request"] = {name: round(used[name] * 1000 / summary["requests"], 2)
                                              for name in ("web", "database", "load_generator")}
         self.say(f"  {summary['rps']} req/s, {summary['errors']} errors, CPU ms/request "
@@ -316,14 +323,33 @@ class Bench:
         return self._load("trivial view", itertools.repeat(load.http_request("GET", "/_bench/trivial/")))
 
     def submissions(self):
-        """The API beside the raw-SQL view, on one wallet and on 50: raw, API, API, raw, so
-        a drift in the machine's load weighs on both sides alike."""
+        """The API beside the raw-SQL view, on one wallet and on 50. The machine's speed
+        drifts (it is a shared VM), so the four loads take turns in short windows, raw,
+        API, API, raw, round after round, and each side's figure adds its windows up:
+        a drift then weighs on both sides alike."""
         one, fifty = self.wallets[:1], self.wallets
-        raw_one = self._load("raw SQL, 1 wallet", itertools.cycle([self._raw_request(t) for t in one]))
-        api_one = self._load("API, 1 wallet", itertools.cycle([self._api_request(t) for t in one]))
-        api_fifty = self._load(f"API, {len(fifty)} wallets", itertools.cycle([self._api_request(t) for t in fifty]))
-        raw_fifty = self._load(f"raw SQL, {len(fifty)} wallets", itertools.cycle([self._raw_request(t) for t in fifty]))
-        return {"one_wallet": _beside(api_one, raw_one, 1), "fifty_wallets": _beside(api_fifty, raw_fifty, len(fifty))}
+        loads = {
+            "raw_one": itertools.cycle([self._raw_request(t) for t in one]),
+            "api_one": itertools.cycle([self._api_request(t) for t in one]),
+            "api_fifty": itertools.cycle([self._api_request(t) for t in fifty]),
+            "raw_fifty": itertools.cycle([self._raw_request(t) for t in fifty]),
+        }
+        rounds, warmup = self.o.submission_rounds, min(self.o.warmup, 1.0)
+        self.say(f"submissions, raw SQL and API, on 1 and {len(fifty)} wallets: {rounds} rounds of "
+                 f"{warmup:g} s warm-up and {self.o.duration / rounds:g} s each, at concurrency {self.o.concurrency}…")
+        totals = {name: (load.Outcome(seconds=0), Counter()) for name in loads}
+        for _ in range(rounds):
+            for name, requests in loads.items():
+                outcome, used = self._window(requests, warmup, self.o.duration / rounds)
+                total, cpu = totals[name]
+                total.merge(outcome)
+                cpu.update(used)
+        figures = {}
+        for name, (outcome, cpu) in totals.items():
+            self.say(f"  {name.replace('_', ' ')}:")
+            figures[name] = self._summary(outcome, cpu)
+        return {"one_wallet": _beside(figures["api_one"], figures["raw_one"], 1),
+                "fifty_wallets": _beside(figures["api_fifty"], figures["raw_fifty"], len(fifty))}
 
     @staticmethod
     def _api_request(team, prompt=SEED_PROMPT):
