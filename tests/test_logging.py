@@ -38,3 +38,14 @@ def test_other_lines_are_untouched():
 def test_the_studio_logging_config_redacts_on_every_handler(settings):
     handlers = settings.LOGGING["handlers"]
     assert all("redact_tokens" in h.get("filters", []) for h in handlers.values())
+
+
+def test_django_q_enqueue_lines_are_dropped_and_its_other_lines_kept(caplog):
+    # The configured "django-q" logger carries the filter; caplog listens at the root.
+    logger = logging.getLogger("django-q")
+    with caplog.at_level(logging.INFO):
+        logger.info("Enqueued [django_q:studio:q] 2201")
+        logger.info("Q Cluster alpha-bravo running.")
+        logger.error("Enqueued [django_q:studio:q] failed")
+    assert [record.getMessage() for record in caplog.records] == [
+        "Q Cluster alpha-bravo running.", "Enqueued [django_q:studio:q] failed"]

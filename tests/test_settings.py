@@ -13,10 +13,10 @@ CHECK = ("import django; django.setup(); from django.conf import settings; "
          "print(settings.DATABASES['default']['ENGINE'], settings.Q_CLUSTER.get('redis', 'orm'))")
 
 
-def start(**env):
+def start(check=CHECK, **env):
     clean = {k: v for k, v in os.environ.items()
              if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "PIXAZO_API_KEY")}
-    return subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env={**clean, "DJANGO_SETTINGS_MODULE": "studio.settings", **env})
 
 
@@ -32,7 +32,25 @@ def test_database_and_redis_urls_select_postgresql_and_redis(tmp_path):
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://127.0.0.1:6379/0"]
 
 
+OPTIONS = ("import django; django.setup(); from django.conf import settings; "
+           "print(sorted(settings.DATABASES['default'].get('OPTIONS', {}).items()))")
+POSTGRES = "postgres://u@127.0.0.1:5432/x"
+
+
+def test_postgresql_binds_on_the_server_and_prepares_repeated_statements():
+    result = start(OPTIONS, DATABASE_URL=POSTGRES)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('prepare_threshold', 5), ('server_side_binding', True)]"
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
+    result = start(OPTIONS, DATABASE_URL=POSTGRES, DATABASE_PREPARED_STATEMENTS="false")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("name, value", [
+    ("DATABASE_PREPARED_STATEMENTS", "sometimes"),
     ("DATABASE_URL", "nonsense://what"),
     ("REDIS_URL", "http://127.0.0.1:6379"),
     ("PIXAZO_BASE_URL", "gateway.pixazo.ai"),

@@ -6,10 +6,12 @@ Every function below is one query, whatever the number of teams or entries: the 
 the CSV export and the benchmark all call these.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
+from django.db import connection
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
 
@@ -37,6 +39,28 @@ class Period:
     def query(self):
         """start=…&end=…, for links that keep the period."""
         return urlencode({"start": self.start.isoformat(), "end": self.end.isoformat()})
+
+
+@contextmanager
+def planned_per_run():
+    """The queries inside are planned for this run's parameters. With prepared
+    statements (settings: DATABASE_PREPARED_STATEMENTS), PostgreSQL may settle on one
+    generic plan for a report it has run a few times on a connection; a plan made
+    without knowing the period and team is several times slower over a long period.
+    The connection's setting is put back afterwards. Used as a decorator on the report
+    views, too."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode'), "
+                       "set_config('plan_cache_mode', 'force_custom_plan', false)")
+        before = cursor.fetchone()[0]
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [before])
 
 
 def spend(period, *, team=None, member=None):

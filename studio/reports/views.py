@@ -56,6 +56,7 @@ def spend_by_model_and_day(period, entries):
 
 @require_GET
 @login_required
+@queries.planned_per_run()
 def overview(request):
     if not request.user.is_staff:
         return _owners_team_report(request)
@@ -83,6 +84,7 @@ def _owners_team_report(request):
 
 @require_GET
 @login_required
+@queries.planned_per_run()
 def team_report(request, code):
     team = get_team_for_reports(request, code)
     form = PeriodForm(request.GET)
@@ -98,6 +100,7 @@ def team_report(request, code):
 
 @require_GET
 @login_required
+@queries.planned_per_run()
 def member_report(request, code, username):
     team = get_team_for_reports(request, code)
     member = get_member_for_reports(team, username)

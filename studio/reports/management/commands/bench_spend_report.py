@@ -148,11 +148,13 @@ class Command(BaseCommand):
         return staff, team_list
 
     @staticmethod
+    @queries.planned_per_run()
     def _overview_queries(period):
         entries = queries.spend(period)
         return queries.by_team(entries), spend_by_model_and_day(period, entries)
 
     @staticmethod
+    @queries.planned_per_run()
     def _team_queries(period, team):
         entries = queries.spend(period, team=team)
         return queries.by_member(entries), spend_by_model_and_day(period, entries)
