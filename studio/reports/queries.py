@@ -81,14 +81,35 @@ def _by_day(entries):
     return entries.annotate(day=TruncDate("created_at", tzinfo=UTC))
 
 
-def by_team(entries):
-    rows = entries.values("team_id", "team__code", "team__name", "team__slug").annotate(**_totals())
-    return list(rows.order_by("-amount", "team__name"))
+def by_team_and_by_model(entries):
+    """Spend by team and spend by model (the overview)."""
+    return _by_who_and_by_model(entries, ["team_id", "team__code", "team__name", "team__slug"],
+                                order=lambda row: (-row["amount"], row["team__name"]))
 
 
-def by_member(entries):
-    rows = entries.values("member_id", "member__username").annotate(**_totals())
-    return list(rows.order_by("-amount", "member__username"))
+def by_member_and_by_model(entries):
+    """Spend by member and spend by model (a team's page)."""
+    return _by_who_and_by_model(entries, ["member_id", "member__username"],
+                                order=lambda row: (-row["amount"], row["member__username"] is None,
+                                                   row["member__username"] or ""))
+
+
+def _by_who_and_by_model(entries, who, order):
+    """Two splits from one pass over the period's entries: grouped by `who` and model in
+    SQL (a few rows per team or member), then summed each way here. Each split is a full
+    scan of the period, so this halves the work of two grouped queries."""
+    rows = list(entries.values(*who, "model").annotate(**_totals()))
+    return sorted(_summed(rows, who), key=order), sorted(_summed(rows, ["model"]), key=lambda row: row["model"])
+
+
+def _summed(rows, fields):
+    totals = {}
+    for row in rows:
+        key = tuple(row[field] for field in fields)
+        total = totals.setdefault(key, {**{field: row[field] for field in fields}, "amount": 0, "jobs": 0})
+        total["amount"] += row["amount"]
+        total["jobs"] += row["jobs"]
+    return list(totals.values())
 
 
 def by_model(entries):

@@ -45,9 +45,8 @@ def _page(request, template, form, context):
     return render(request, template, context, status=200 if form.is_valid() else 400)
 
 
-def spend_by_model_and_day(period, entries):
+def spend_by_model_and_day(period, entries, models):
     """By model, by day and the chart: what the overview and a team page share."""
-    models = queries.by_model(entries)
     series = charts.series_for(models)
     days = charts.daily(period, queries.by_day_and_model(entries), series)
     return {"models": charts.by_model(models, series), "series": series, "days": days,
@@ -66,7 +65,8 @@ def overview(request):
     entries = queries.spend(form.period)
     if _wants_csv(request):
         return exports.overview_csv(form.period, entries)
-    context = {"period": form.period, "teams": queries.by_team(entries), **spend_by_model_and_day(form.period, entries)}
+    teams, models = queries.by_team_and_by_model(entries)
+    context = {"period": form.period, "teams": teams, **spend_by_model_and_day(form.period, entries, models)}
     return _page(request, "reports/overview.html", form, context)
 
 
@@ -93,8 +93,9 @@ def team_report(request, code):
     entries = queries.spend(form.period, team=team)
     if _wants_csv(request):
         return exports.team_csv(team, form.period, entries)
-    context = {"report_team": team, "period": form.period, "members": queries.by_member(entries),
-               **spend_by_model_and_day(form.period, entries)}
+    members, models = queries.by_member_and_by_model(entries)
+    context = {"report_team": team, "period": form.period, "members": members,
+               **spend_by_model_and_day(form.period, entries, models)}
     return _page(request, "reports/team.html", form, context)
 
 

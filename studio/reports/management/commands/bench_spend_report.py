@@ -151,13 +151,15 @@ class Command(BaseCommand):
     @queries.planned_per_run()
     def _overview_queries(period):
         entries = queries.spend(period)
-        return queries.by_team(entries), spend_by_model_and_day(period, entries)
+        teams, models = queries.by_team_and_by_model(entries)
+        return teams, spend_by_model_and_day(period, entries, models)
 
     @staticmethod
     @queries.planned_per_run()
     def _team_queries(period, team):
         entries = queries.spend(period, team=team)
-        return queries.by_member(entries), spend_by_model_and_day(period, entries)
+        members, models = queries.by_member_and_by_model(entries)
+        return members, spend_by_model_and_day(period, entries, models)
 
     @staticmethod
     def _get(client, url):
