@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from django.db.models import Sum
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -426,6 +426,13 @@ def test_postgresql_knows_how_many_days_the_ledger_spans(team):
     rows = queries._by_day(Entry.objects.spend()).values("day", "model").annotate(**queries._totals())
     estimate = json.loads(rows.explain(format="json"))[0]["Plan"]["Plan Rows"]
     assert estimate <= 12  # 3 days x 2 models
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
+def test_a_failing_report_query_raises_its_own_error(db):
+    with (pytest.raises(ProgrammingError, match="no_such_table"), transaction.atomic(), queries.planned_per_run(),
+          connection.cursor() as cursor):
+        cursor.execute("SELECT * FROM no_such_table")
 
 
 # -- the benchmark --------------------------------------------------------------------

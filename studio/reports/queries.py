@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.db import connection
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
+from psycopg.pq import TransactionStatus
 
 from studio.billing.models import Entry
 
@@ -59,8 +60,11 @@ def planned_per_run():
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [before])
+        # After an error inside a transaction, its rollback puts the setting back, and a
+        # statement now would only hide the error.
+        if connection.connection.info.transaction_status != TransactionStatus.INERROR:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [before])
 
 
 def spend(period, *, team=None, member=None):
