@@ -427,8 +427,11 @@ def test_failed_webhook_deliveries_are_retried(client, emulator, receiver):
     emulator.configure(allow_http_webhooks=True)
     receiver.answers.extend([500, 503])
     submit_fibo(client, headers=hook_headers(receiver))
-    wait_for(lambda: len(receiver.payloads()) == 3)
+    # The emulator records a delivery after the receiver has answered it: wait on the
+    # record that is asserted, not on the receiver that sees it first.
+    wait_for(lambda: len(emulator.deliveries()) == 3)
     assert [(d["attempt"], d["http_status"]) for d in emulator.deliveries()] == [(1, 500), (2, 503), (3, 200)]
+    assert len(receiver.payloads()) == 3
 
 
 def test_http_webhook_refused_unless_allowed(client, emulator, receiver):
