@@ -12,7 +12,7 @@ from ninja.pagination import paginate
 from pydantic import ConfigDict, model_validator
 
 from jobs import actions, params
-from jobs.emulator.server import is_text
+from jobs.contract import is_text
 from jobs.models import Job, Status
 from jobs.views import get_job_for_member
 from studio.api.schemas import (

@@ -13,13 +13,14 @@ being sent a second time.
 
 import logging
 import random
-import time
 from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
 
 from jobs.params import GATEWAY_MODELS
+from studio.ops.metrics import observe_gateway_answer
+from studio.worker import stopping
 
 logger = logging.getLogger(__name__)
 
@@ -142,32 +143,40 @@ class PixazoClient:
 
     def _send(self, method, url, *, headers, idempotent, **kwargs):
         for attempt in range(1, self.max_attempts + 1):
-            last = attempt == self.max_attempts
             response = None
             try:
                 response = self.http.request(method, url, headers=headers, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                observe_gateway_answer("unreachable")
                 # Nothing reached the gateway: safe to retry any call.
-                if last:
+                if self._last(attempt):
                     raise GatewayError(f"The gateway could not be reached ({type(exc).__name__}).") from exc
             except httpx.TransportError as exc:
+                observe_gateway_answer("no_answer")
                 if not idempotent:
                     raise SubmitOutcomeUnknown(f"The gateway did not answer the submit ({type(exc).__name__}).") from exc
-                if last:
+                if self._last(attempt):
                     raise GatewayError(f"The gateway did not answer in time ({type(exc).__name__}).") from exc
             else:
-                if response.status_code not in RETRYABLE_STATUS or last:
+                observe_gateway_answer(response.status_code)
+                if response.status_code not in RETRYABLE_STATUS or self._last(attempt):
                     return response
                 logger.info("gateway answered %s to %s; retrying", response.status_code, method)
             self._sleep(attempt, response)
         raise AssertionError("unreachable")
+
+    def _last(self, attempt):
+        """No retry after the last attempt, nor in a worker that is stopping: the failure
+        is dealt with now (a submit the gateway never got waits and is offered again)
+        instead of being cut off by the stop deadline."""
+        return attempt == self.max_attempts or stopping.requested()
 
     def _sleep(self, attempt, response=None):
         delay = random.uniform(0, self.backoff * 2 ** (attempt - 1))
         retry_after = response.headers.get("Retry-After") if response is not None else None
         if retry_after and retry_after.isdigit():
             delay = max(delay, min(int(retry_after), 30))
-        time.sleep(delay)
+        stopping.wait(delay)
 
     @staticmethod
     def _json(response):

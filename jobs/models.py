@@ -82,6 +82,11 @@ class Job(models.Model):
     # A client of the studio's gateway-compatible API asked to be called back here.
     client_webhook_url = models.URLField(max_length=2000, blank=True)
     client_webhook_mode = models.CharField(max_length=8, blank=True)
+    # A callback is owed to that client from the status change that called for it (this
+    # moment, which also tells one owed callback from the next) until it is delivered,
+    # refused or given up; the sweeper sends again what a worker's death lost.
+    client_callback_owed_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    client_callback_attempts = models.PositiveSmallIntegerField(default=0)
 
     next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
     poll_failures = models.PositiveIntegerField(default=0)
@@ -173,7 +178,8 @@ class WebhookDelivery(models.Model):
 
 
 class Lease(models.Model):
-    """A named, expiring claim, so that only one worker runs the status poller at a time."""
+    """A named, expiring claim: one status poller loop per worker cluster, and the spacing
+    of new loops (jobs/tasks.py)."""
 
     name = models.CharField(max_length=50, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)

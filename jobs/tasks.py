@@ -1,13 +1,15 @@
 """django-q2 tasks. Each takes ids, reloads its rows and is safe to run twice: django-q2
 delivers at least once."""
 
+import hashlib
 import logging
+import os
 import secrets
+import socket
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -19,13 +21,25 @@ from jobs.fetch import FetchRefused, fetch_image_url
 from jobs.gateway import GatewayError, OutOfBalance, PixazoClient, SubmitOutcomeUnknown
 from jobs.models import Job, Lease, Status, hash_token
 from jobs.transitions import apply_status, fail_before_gateway
+from studio.api.tasks import resend_overdue_callbacks
 from studio.library.media import signed_media_url
 from studio.library.models import Asset, BadImage
+from studio.mail import queue_mail_admins
+from studio.worker import stopping
 
 logger = logging.getLogger(__name__)
 
+# Each worker cluster's poller loop holds a lease named with this prefix (renewed every
+# turn, so a dead loop's lapses soon); another lease spaces out the starts of new loops.
 POLLER_LEASE = "status-poller"
+POLLER_LEASE_SECONDS = 30
 POLLER_RUN_SECONDS = 50
+POLLER_START_LEASE = "poller-start"
+POLLER_START_EVERY_SECONDS = 10
+# A poller claims this many due jobs at a time, for this long (poll_once then sets each
+# one's real next poll; a claim outlives a poller that died holding it, briefly).
+POLL_BATCH = 10
+POLL_CLAIM_SECONDS = 60
 # A submit whose answer was lost stays "submitting" this long, waiting for its webhook
 # to bring the request_id home, before the sweeper gives up on it (without charge).
 SUBMIT_UNCERTAIN_AFTER = timedelta(minutes=10)
@@ -68,6 +82,11 @@ def next_poll_at(job, now=None):
 
 
 def submit_job(job_id):
+    if stopping.requested():
+        # Not begun: back to the queue for another worker, rather than a POST that the
+        # stop deadline could cut off (the job would then wait out the uncertain window).
+        async_task("jobs.tasks.submit_job", job_id)
+        return "handed back"
     token = secrets.token_urlsafe(32)
     # The claim is committed before the POST: a second delivery of this task finds the
     # job no longer pending and does nothing, so the gateway is never paid twice.
@@ -94,7 +113,8 @@ def submit_job(job_id):
         logger.warning("job %s: submit answer lost; waiting for its webhook or the sweeper", job.code)
         return "outcome unknown"
     except OutOfBalance as exc:
-        mail_admins("Pixazo gateway account is out of balance", f"Job {job.code} was refused: {exc}")
+        # Queued, not sent here: a dead mail server must not hold up or fail this task.
+        queue_mail_admins("Pixazo gateway account is out of balance", f"Job {job.code} was refused: {exc}")
         logger.critical("gateway account out of balance: %s", exc)
         fail_before_gateway(job_id, Status.ERROR, "The studio's gateway account is out of balance; staff have been "
                                                   "alerted. You were not charged.")
@@ -239,7 +259,7 @@ def _record_fetch(job, error=""):
     Job.objects.filter(pk=job.pk).update(**changes, updated_at=timezone.now())
 
 
-# -- the status poller --------------------------------------------------------------
+# -- the status pollers -------------------------------------------------------------
 
 
 def acquire_lease(name, holder, seconds):
@@ -249,39 +269,96 @@ def acquire_lease(name, holder, seconds):
         holder=holder, expires_at=now + timedelta(seconds=seconds)))
 
 
+def renew_lease(name, holder, seconds):
+    """Extend a lease; False if it lapsed and another holder has taken it."""
+    return bool(Lease.objects.filter(name=name, holder=holder).update(
+        expires_at=timezone.now() + timedelta(seconds=seconds)))
+
+
 def release_lease(name, holder):
-    Lease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now())
+    # Deleted, not expired: a cluster's lease is named after it, and a restarted cluster
+    # has a new name.
+    Lease.objects.filter(name=name, holder=holder).delete()
+
+
+def cluster_poller_lease():
+    """The lease of this worker cluster's poller loop. A django-q2 worker's parent is its
+    cluster's sentinel, so the host and the parent process name the cluster."""
+    cluster = f"{socket.gethostname()}:{os.getppid()}"
+    return f"{POLLER_LEASE}:{hashlib.sha256(cluster.encode()).hexdigest()[:32]}"
 
 
 def kick_poller():
-    """Start the poller unless one is running; cheap to call after every submit. Used
-    without webhooks, and for jobs waiting for the gateway to come back: otherwise the
-    sweeper's minute is the safety net."""
-    if not Lease.objects.filter(name=POLLER_LEASE, expires_at__gt=timezone.now()).exists():
+    """Start a poller loop unless one runs somewhere; cheap to call after every submit.
+    Used without webhooks, and for jobs waiting for the gateway to come back: otherwise
+    the sweeper's minute is the safety net."""
+    if not Lease.objects.filter(name__startswith=POLLER_LEASE + ":", expires_at__gt=timezone.now()).exists():
+        start_poller()
+
+
+def start_poller():
+    """Enqueue one more poller loop, at most once per POLLER_START_EVERY_SECONDS across
+    the studio (a burst of submits starts one, not one each). The task runs on whichever
+    cluster takes it first, and stands down where a loop already runs."""
+    if acquire_lease(POLLER_START_LEASE, secrets.token_hex(8), POLLER_START_EVERY_SECONDS):
         async_task("jobs.tasks.poll_in_flight")
 
 
 def poll_in_flight(max_seconds=POLLER_RUN_SECONDS):
-    """One worker polls every job that is due, once a second, for up to `max_seconds`,
-    then hands over to a fresh task while jobs remain in flight. django-q2 cannot delay
-    a task by seconds; this loop gives the 5–10 s cadence without one task per poll."""
-    holder = secrets.token_hex(8)
-    if not acquire_lease(POLLER_LEASE, holder, max_seconds + 30):
-        return "another poller is running"
+    """A poller loop: about once a second, for up to `max_seconds`, it offers the gateway
+    again the jobs it could not take and polls a batch of due jobs it claims; then it
+    hands over to a fresh task while jobs remain in flight. django-q2 cannot delay a task
+    by seconds; this loop gives the 5–10 s cadence without one task per poll.
+
+    One loop per worker cluster (its lease), so every cluster keeps workers for submits;
+    a loop that finds more due than it keeps up with recruits another, which a cluster
+    without one takes up: more clusters, more polling. Claims keep any two loops off the
+    same job. A stopping worker ends its loop before the next job."""
+    lease, holder = cluster_poller_lease(), secrets.token_hex(8)
+    if not acquire_lease(lease, holder, POLLER_LEASE_SECONDS):
+        return "this cluster is polling already"
     try:
         with PixazoClient() as client:
             deadline = time.monotonic() + max_seconds
-            while time.monotonic() < deadline and _needs_poller():
+            while time.monotonic() < deadline and _needs_poller() and not stopping.requested():
                 resubmit_due()
-                if not webhooks_enabled():
-                    for job in Job.objects.due_for_poll().order_by("next_poll_at")[:100]:
-                        poll_once(client, job)
-                time.sleep(1)
+                if webhooks_enabled() or len(poll_due(client, deadline)) < POLL_BATCH:
+                    stopping.wait(1)
+                else:
+                    start_poller()  # a full batch: more is due than this loop polls
+                if not renew_lease(lease, holder, POLLER_LEASE_SECONDS):
+                    break  # it lapsed during a long turn, and another loop took over
     finally:
-        release_lease(POLLER_LEASE, holder)
+        release_lease(lease, holder)
     if _needs_poller():
         async_task("jobs.tasks.poll_in_flight")
     return "done"
+
+
+def claim_due(limit=POLL_BATCH):
+    """Claim up to `limit` jobs due for a poll, in one short transaction, by moving their
+    next_poll_at POLL_CLAIM_SECONDS on: no other poller takes them meanwhile, and
+    poll_once sets each one's real next poll. On PostgreSQL, rows another poller is
+    claiming are skipped rather than waited for; SQLite runs its (IMMEDIATE) transactions
+    one at a time."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = Job.objects.due_for_poll(now).order_by("next_poll_at").select_for_update(skip_locked=True)
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        Job.objects.filter(pk__in=ids).update(next_poll_at=now + timedelta(seconds=POLL_CLAIM_SECONDS))
+    return list(Job.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def poll_due(client, deadline):
+    """Poll, once each, a batch of due jobs this poller claims, until `deadline` (on
+    time.monotonic()) or a stop; claims left unused go back. Returns the jobs polled."""
+    jobs = claim_due()
+    for index, job in enumerate(jobs):
+        if time.monotonic() > deadline or stopping.requested():
+            Job.objects.filter(pk__in=[j.pk for j in jobs[index:]]).in_flight().update(next_poll_at=timezone.now())
+            return jobs[:index]
+        poll_once(client, job)
+    return jobs
 
 
 def resubmit_due(now=None):
@@ -321,14 +398,18 @@ def sweep():
         fail_before_gateway(job_id, Status.ERROR, "The gateway never confirmed this job. You were not charged.")
     unfetched = Job.objects.filter(status=Status.COMPLETED, outputs_fetched=False, output_error="")
     for job in unfetched:
+        if stopping.requested():
+            break  # the next sweep goes on
         fetch_outputs(job.pk, job.media_urls)
+    resend_overdue_callbacks(now)
     if webhooks_enabled():
-        # Webhooks are the fast path; this is the slow safety net for lost callbacks.
+        # Webhooks are the fast path; this is the slow safety net for lost callbacks, in
+        # claimed batches while they come back full (the next sweep goes on where this
+        # one stops, inside the task timeout).
         deadline = time.monotonic() + POLLER_RUN_SECONDS
         with PixazoClient() as client:
-            for job in Job.objects.due_for_poll().order_by("next_poll_at")[:500]:
-                if time.monotonic() > deadline:
-                    break  # the next sweep goes on; stay inside the task timeout
-                poll_once(client, job)
+            polled = POLL_BATCH
+            while polled == POLL_BATCH:
+                polled = len(poll_due(client, deadline))
     if _needs_poller():
         kick_poller()

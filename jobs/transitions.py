@@ -15,6 +15,7 @@ from django.utils import timezone
 from jobs.models import RANK, TERMINAL, Job, Status
 from jobs.queue import enqueue
 from studio.billing import money
+from studio.ops.metrics import observe_completed
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +41,17 @@ def apply_status(job_id, status, *, error="", media_urls=None, submission=None, 
             job.next_poll_at = None
             job.error = error[:2000]
             _settle(job)
+        # The client of the studio's gateway-compatible API asked to hear about it: the
+        # callback is owed from this commit until delivered (studio/api/tasks.py).
+        callback = job.client_webhook_url and (status in TERMINAL or job.client_webhook_mode == "sync")
+        if callback:
+            job.client_callback_owed_since, job.client_callback_attempts = now, 0
         job.save()
-        if job.client_webhook_url and (status in TERMINAL or job.client_webhook_mode == "sync"):
-            # The client of the studio's gateway-compatible API asked to hear about it.
+        if callback:
             enqueue("studio.api.tasks.deliver_callback", job.pk, status)
     logger.info("job %s is now %s", job.code, status)
+    if status == Status.COMPLETED:
+        observe_completed(job)
     return True
 
 

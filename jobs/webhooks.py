@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from jobs.models import RANK, Job, Status, WebhookDelivery
 from jobs.queue import send
+from studio.ops.metrics import observe_webhook
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def pixazo_webhook(request, code, token):
     if not job.request_id:
         _adopt_request_id(job, payload["request_id"])
     first = _record(job, payload)
+    observe_webhook(payload["status"], duplicate=not first)
     # A repeat still wakes the job while it claims more than the studio has confirmed:
     # the first copy may have come before the gateway's status caught up (or been forged).
     if job.is_live and (first or RANK[Status(payload["status"])] > RANK[Status(job.status)]):

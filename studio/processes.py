@@ -62,8 +62,8 @@ class Child:
         self.popen.wait(10)
 
     def stop(self, grace=10):
-        # SIGTERM to the leader alone: qcluster and gunicorn stop their own workers (a
-        # worker signalled directly as well leaves qcluster's sentinel waiting for it).
+        # SIGTERM to the leader alone, as a platform stops a process: qcluster and gunicorn
+        # stop their own workers.
         with contextlib.suppress(ProcessLookupError):
             self.popen.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

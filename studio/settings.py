@@ -7,12 +7,14 @@ the variable, so a typo never turns into a half-working studio.
 
 import os
 import re
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.checks.security.base import REFERRER_POLICY_VALUES
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR", BASE_DIR / "var"))
@@ -57,6 +59,24 @@ def env_url(name, default, schemes=("http", "https")):
     return raw.rstrip("/")
 
 
+def env_email(name, default):
+    """An email address, optionally with a display name: `Bria Studio <studio@example.com>`."""
+    return _email_address(name, os.environ.get(name) or default)
+
+
+def env_emails(name):
+    """Email addresses separated by commas."""
+    return [_email_address(name, a.strip()) for a in env_str(name).split(",") if a.strip()]
+
+
+def _email_address(name, raw):
+    try:
+        validate_email(parseaddr(raw)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be an email address, got {raw!r}") from None
+    return raw
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -74,10 +94,10 @@ CSRF_TRUSTED_ORIGINS = [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("https://
 
 # HTTPS in production: everything below is on when DEBUG is off (`manage.py check
 # --deploy` passes) and off in development, which runs over plain HTTP. Each can be
-# overridden. The health check answers over plain HTTP too: load balancers probe it
-# on the inside, without TLS.
+# overridden. The health checks and the metrics answer over plain HTTP too: load
+# balancers and Prometheus probe them on the inside, without TLS.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
@@ -138,6 +158,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "studio.worker",  # before django_q: its `qcluster` command stops in bounded time
     "django_q",
     "ninja",
     "csp",
@@ -148,10 +169,12 @@ INSTALLED_APPS = [
     "studio.reports",
     "studio.activity",
     "studio.api",
+    "studio.ops",
     "jobs",
 ]
 
 MIDDLEWARE = [
+    "studio.ops.requestid.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -189,6 +212,10 @@ WSGI_APPLICATION = "studio.wsgi.application"
 # knows) through DATABASE_URL.
 DATABASE_URL = env_str("DATABASE_URL")
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# Server-side cursors (a streamed CSV's rows, .iterator()) live beyond one transaction in
+# autocommit: off (false) behind a pooler in transaction mode, which would hand the next
+# fetch to another server connection that has no such cursor.
+DATABASE_SERVER_SIDE_CURSORS = env_bool("DATABASE_SERVER_SIDE_CURSORS", True)
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
@@ -202,6 +229,7 @@ if DATABASE_URL:
         # whose best plan depends on the period asked for, plan every run afresh
         # (studio.reports.queries.planned_per_run).
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = not DATABASE_SERVER_SIDE_CURSORS
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -244,6 +272,10 @@ Q_CLUSTER = {
     "poll": 0.1,
     "label": "Task queue",
 }
+# How long a stopping `qcluster` lets running tasks reach a safe point before it kills
+# them as a crash would (studio/worker/management/commands/qcluster.py): under the
+# platform's own grace period (Docker's is 10 s).
+Q_STOP_SECONDS = env_int("Q_STOP_SECONDS", 7, minimum=1)
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -277,7 +309,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where the release step collects static files (whitenoise serves them from there).
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 # Private media: images live in storage and are only ever served through the studio's
 # own access-checked views (never a public /media/ URL).
@@ -293,6 +326,55 @@ STORAGES = {
         )
     },
 }
+# Media on an S3-compatible bucket (AWS S3, MinIO, R2…) when AWS_STORAGE_BUCKET_NAME is
+# set, under django-storages' own names, so every web and worker machine sees the same
+# images. The bucket stays private: objects are written without an ACL, and after the
+# access check the media views redirect to a presigned URL that expires
+# (studio/library/media.py); only the gateway's RMBG inputs get an hour.
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config as _S3Config
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", AWS_STORAGE_BUCKET_NAME):
+        raise ImproperlyConfigured(f"AWS_STORAGE_BUCKET_NAME must be an S3 bucket name, got {AWS_STORAGE_BUCKET_NAME!r}")
+    # Empty for AWS itself; MinIO, R2 or the tests' moto server answer at their own URL.
+    AWS_S3_ENDPOINT_URL = env_url("AWS_S3_ENDPOINT_URL", "") or None
+    AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+    if AWS_S3_REGION_NAME and not re.fullmatch(r"[a-z0-9-]+", AWS_S3_REGION_NAME):
+        raise ImproperlyConfigured(f"AWS_S3_REGION_NAME must be a region name, got {AWS_S3_REGION_NAME!r}")
+    if not (AWS_S3_REGION_NAME or AWS_S3_ENDPOINT_URL):
+        raise ImproperlyConfigured("AWS_S3_REGION_NAME must be set for a bucket on AWS: presigned URLs name it")
+    # Both halves of the key, or neither for boto3's own chain (an instance role, ~/.aws).
+    AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+    AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+    if bool(AWS_ACCESS_KEY_ID) != bool(AWS_SECRET_ACCESS_KEY):
+        _missing = "AWS_SECRET_ACCESS_KEY" if AWS_ACCESS_KEY_ID else "AWS_ACCESS_KEY_ID"
+        raise ImproperlyConfigured(f"{_missing} must be set with the other half of the access key")
+    # Path style (https://host/bucket/key) suits MinIO and other self-hosted stores;
+    # AWS wants the bucket in the host name.
+    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "virtual")
+    if AWS_S3_ADDRESSING_STYLE not in ("path", "virtual"):
+        raise ImproperlyConfigured(f"AWS_S3_ADDRESSING_STYLE must be path or virtual, got {AWS_S3_ADDRESSING_STYLE!r}")
+    # How long the presigned URL a browser is redirected to lasts (SigV4 allows a week).
+    AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 300, minimum=10)
+    if AWS_QUERYSTRING_EXPIRE > 7 * 24 * 3600:
+        raise ImproperlyConfigured(f"AWS_QUERYSTRING_EXPIRE must be at most 604800 (a week), got {AWS_QUERYSTRING_EXPIRE}")
+    AWS_QUERYSTRING_AUTH = True
+    AWS_DEFAULT_ACL = None
+    AWS_S3_FILE_OVERWRITE = True  # names are unique per asset: no HEAD request before each write
+    # Signature v4 (every region, MinIO, moto). A stalled store fails a request within
+    # 3 x (5 + 10) s rather than botocore's minutes: a worker's task fails, and the job's
+    # next refresh tries again, instead of being killed at the queue's timeout (90 s).
+    AWS_S3_CLIENT_CONFIG = _S3Config(signature_version="s3v4", s3={"addressing_style": AWS_S3_ADDRESSING_STYLE},
+                                     connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 3})
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
+    # Pages' <img> tags follow the media views' redirects to the bucket: its origin is an
+    # image source (the host botocore signs for; tests/test_storage_s3.py compares them).
+    _s3 = urlsplit(AWS_S3_ENDPOINT_URL or "https://" + ("s3.amazonaws.com" if AWS_S3_REGION_NAME == "us-east-1"
+                                                          else f"s3.{AWS_S3_REGION_NAME}.amazonaws.com"))
+    _bucket_in_host = AWS_S3_ADDRESSING_STYLE == "virtual" and "." not in AWS_STORAGE_BUCKET_NAME
+    MEDIA_BUCKET_ORIGIN = f"{_s3.scheme}://{AWS_STORAGE_BUCKET_NAME + '.' if _bucket_in_host else ''}{_s3.netloc}"
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(MEDIA_BUCKET_ORIGIN)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
@@ -301,8 +383,32 @@ UPLOAD_MAX_PIXELS = 40_000_000
 # refused (SSRF) unless this is on, for a studio that only serves a private network.
 FETCH_ALLOW_PRIVATE_ADDRESSES = env_bool("FETCH_ALLOW_PRIVATE_ADDRESSES", False)
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-ADMINS = [("Studio staff", a.strip()) for a in env_str("STAFF_ALERT_EMAILS").split(",") if a.strip()]
+# Email: SMTP under Django's own names when EMAIL_HOST is set, the console (the process's
+# output) otherwise; EMAIL_BACKEND still overrides. Every email is sent by a queued task
+# (studio/mail.py), never by a request, so only the worker ever talks to the server.
+_email_host = env_str("EMAIL_HOST")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if _email_host
+                        else "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = _email_host or "localhost"  # Django's default, for an SMTP EMAIL_BACKEND set by hand
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: STARTTLS (587) or implicit TLS (465)")
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25, minimum=1)
+if EMAIL_PORT > 65535:
+    raise ImproperlyConfigured(f"EMAIL_PORT must be a TCP port, got {EMAIL_PORT}")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+# Each step of an SMTP conversation waits this long at most. A send takes a few steps,
+# which must end well inside the queue's task timeout (90 s), or the task is killed
+# instead of being offered again.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+if EMAIL_TIMEOUT > 20:
+    raise ImproperlyConfigured(f"EMAIL_TIMEOUT must be at most 20 (seconds), got {EMAIL_TIMEOUT}")
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Bria Studio <studio@localhost>")
+SERVER_EMAIL = env_email("SERVER_EMAIL", DEFAULT_FROM_EMAIL)  # the sender of staff alerts
+EMAIL_SUBJECT_PREFIX = "[Bria Studio] "
+ADMINS = [("Studio staff", address) for address in env_emails("STAFF_ALERT_EMAILS")]
 
 # The Pixazo gateway. The defaults point at the bundled emulator that `make run` starts.
 PIXAZO_BASE_URL = env_url("PIXAZO_BASE_URL", "http://127.0.0.1:8765")
@@ -337,16 +443,40 @@ DEMO_CREDIT_MICROS = 10_000_000
 # The gateway's promotion, passed on: a team's first top-up earns this bonus (0: none).
 FIRST_TOPUP_BONUS_MICROS = env_int("FIRST_TOPUP_BONUS_MICROS", 5_000_000, minimum=0)
 
+# Operations (studio/ops/): /readyz, /metrics, logs and error reports.
+# /metrics answers to `Authorization: Bearer $METRICS_TOKEN`, and is off (404) without it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+if METRICS_TOKEN and not re.fullmatch(r"[\x21-\x7e]{16,}", METRICS_TOKEN):
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 printable characters without spaces")
+# A worker machine without a web process serves its own /metrics on this port (0: off).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)
+if WORKER_METRICS_PORT and not (METRICS_TOKEN and WORKER_METRICS_PORT <= 65535):
+    raise ImproperlyConfigured("WORKER_METRICS_PORT must be a TCP port, with METRICS_TOKEN set")
+# plain: "time level logger message"; json: one JSON object a line, with the request id.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+SENTRY_DSN = env_url("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from studio.ops.sentry import start_error_reports
+
+    start_error_reports(SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "studio.logging.JsonFormatter"},
+    },
     "filters": {
-        "redact_tokens": {"()": "studio.logging.RedactWebhookTokens"},
+        "redact_tokens": {"()": "studio.logging.RedactSecrets"},
+        "request_id": {"()": "studio.logging.RequestIdFilter"},
         "drop_enqueued": {"()": "studio.logging.DropEnqueued"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                    "filters": ["redact_tokens", "request_id"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
@@ -12,10 +11,6 @@ from studio.accounts import throttle
 from studio.accounts import views as account_views
 from studio.api.native import api
 from studio.library import media
-
-
-def healthz(request):
-    return JsonResponse({"ok": True})
 
 
 def favicon(request):
@@ -34,6 +29,7 @@ urlpatterns = [
     path("hooks/pixazo/<uuid:code>/<str:token>/", pixazo_webhook, name="pixazo_webhook"),
     path("", include("studio.api.urls")),
     path("api/", api.urls),
+    path("", include("studio.ops.urls")),  # healthz, readyz, metrics
     path("", RedirectView.as_view(pattern_name="studio", permanent=False), name="home"),
     path("studio/", job_views.studio, name="studio"),
     path("studio/fibo/", job_views.start_fibo, name="start_fibo"),
@@ -56,6 +52,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("admin/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
 ]

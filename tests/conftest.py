@@ -2,8 +2,13 @@
 
 Cast: `owner` and `member` and `viewer` of team `acme` (which has $1.00), `outsider`
 who owns team `other`, and `staff`. The gateway is the bundled emulator, a real HTTP
-server on a free port, reset before each test that uses it.
+server on a free port, reset before each test that uses it. Media are on the local disk,
+or in a private bucket of a local S3 server (moto) for a test that asks for `s3_media`
+(tests/s3.py).
 """
+
+import time
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -13,7 +18,10 @@ from django_q.brokers import get_broker
 
 from jobs.emulator.server import EmulatorServer
 from studio.accounts.models import Membership, Role, Team
+from studio.api import ratelimit
 from studio.billing import money
+from tests.s3 import media_env, s3_media, s3_server  # noqa: F401 (fixtures for every test module)
+from tests.smtp import empty_queue, silent_smtp_server, smtp_server  # noqa: F401 (fixtures for every test module)
 from tests.stack import Process, database_env
 
 ACME_CREDIT = 1_000_000  # $1.00
@@ -112,6 +120,11 @@ class Emulator:
     def faults(self, **queues):
         return self._post("faults", queues)
 
+    def pending_faults(self):
+        """The injected faults no request has met yet, by kind (adding none reads them):
+        a fault leaves its queue when a request arrives, so a test can wait on that."""
+        return self.faults(submit=[])["faults"]
+
     def outcomes(self, *outcomes):
         return self._post("outcomes", {"next": list(outcomes)})
 
@@ -134,6 +147,15 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def rate_clock(monkeypatch):
+    """The API rate limiter's clock, stopped 30 s into the current minute. It counts per
+    clock minute, so a test's burst of requests must never straddle two windows."""
+    stopped = time.time() // ratelimit.WINDOW_S * ratelimit.WINDOW_S + 30
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: stopped))
+    return stopped
+
+
 @pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test writes its images to its own folder."""
@@ -141,7 +163,14 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture
-def worker(emulator, live_server, settings, tmp_path):
+def worker_env():
+    """More environment for the `worker`: a test module overrides this fixture (e.g. to
+    point the worker at an SMTP server, tests/smtp.py)."""
+    return {}
+
+
+@pytest.fixture
+def worker(emulator, live_server, settings, tmp_path, worker_env):
     """A real `manage.py qcluster`, pointed at this test's database, storage, emulator and
     live server (where the emulator's webhooks land)."""
     settings.PUBLIC_BASE_URL = live_server.url
@@ -151,13 +180,14 @@ def worker(emulator, live_server, settings, tmp_path):
     get_broker().purge_queue()  # nothing left over from other tests (Redis outlives them)
     env = {
         **database_env(),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        **media_env(settings),
         "PIXAZO_BASE_URL": emulator.url,
         "PIXAZO_API_KEY": "test-key",
         "PIXAZO_BACKOFF_MS": "10",
         "PUBLIC_BASE_URL": live_server.url,
         "PIXAZO_ALLOW_HTTP_WEBHOOKS": "true",
         "Q_WORKERS": "2",
+        **worker_env,
     }
     process = Process.manage("qcluster", ["qcluster"], env, tmp_path)
     yield process

@@ -129,11 +129,11 @@ def test_the_members_cap_applies(team, member, key):
     assert response.status_code == 403 and "monthly spend cap" in response.json()["message"]
 
 
-def test_too_many_requests_is_429_with_retry_after(key, settings):
+def test_too_many_requests_is_429_with_retry_after(key, settings, rate_clock):
     settings.API_RATE_LIMIT_PER_MINUTE = 2
     assert [status("bria-fibo-bbq-preview_x", key).status_code for _ in range(2)] == [404, 404]
     response = status("bria-fibo-bbq-preview_x", key)
-    assert response.status_code == 429 and 1 <= int(response["Retry-After"]) <= 60
+    assert response.status_code == 429 and response["Retry-After"] == "30"  # the minute's rest (rate_clock)
 
 
 def test_status_follows_the_job_in_the_seeds_shape(key, team, settings):
@@ -259,8 +259,12 @@ def test_a_callback_to_a_private_address_is_never_sent(key, receiver, settings):
 
     settings.API_ALLOW_HTTP_CALLBACKS = True
     submit_with_callback(key, receiver.url)
-    assert deliver_callback(Job.objects.get().pk, "QUEUED") == "refused"
+    job = Job.objects.get()
+    Job.objects.filter(pk=job.pk).update(submission="accepted", request_id="cb-1")
+    apply_status(job.pk, "ERROR", error="boom")
+    assert deliver_callback(job.pk, "ERROR") == "refused"
     assert receiver.received == []
+    assert Job.objects.get().client_callback_owed_since is None, "refused for good: the sweeper does not resend it"
 
 
 def test_a_plain_http_callback_is_refused_in_production(key, settings):

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.stack import Process, free_port, wait_for_http, wait_until
+from tests.stack import Process, bound_socket, wait_for_http, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,7 +21,8 @@ JOBS = 20
 
 @pytest.fixture
 def stack(tmp_path):
-    port, emulator_port = free_port(), free_port()
+    with bound_socket() as web, bound_socket() as gateway:  # held together: two different ports
+        port, emulator_port = web.getsockname()[1], gateway.getsockname()[1]
     env = {
         "DATABASE_URL": "", "REDIS_URL": "", "SQLITE_PATH": str(tmp_path / "studio.sqlite3"),
         "MEDIA_ROOT": str(tmp_path / "media"), "PORT": str(port), "EMULATOR_PORT": str(emulator_port),
@@ -74,7 +75,7 @@ def test_twenty_jobs_back_to_back_on_sqlite_all_finish(stack):
         return len(rows) == JOBS and all(s == "COMPLETED" and fetched for s, fetched, _ in rows)
 
     wait_until(all_done, seconds=120, interval=0.5,
-               what=f"{JOBS} jobs COMPLETED: {statuses(stack['db'])}\n{stack['logs'].output()[-5000:]}")
+               what=lambda: f"{JOBS} jobs COMPLETED: {statuses(stack['db'])}\n{stack['logs'].output()[-5000:]}")
     assert {money for *_, money in statuses(stack["db"])} == {"charged"}
     page = client.get("/studio/").text
     assert "<strong>$14.20</strong> available" in page  # $10 demo credit + $5 first top-up bonus

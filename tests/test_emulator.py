@@ -3,7 +3,6 @@
 import io
 import json
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -16,6 +15,7 @@ from PIL import Image
 
 from jobs.emulator.images import SIZES, remove_background, render_fibo
 from jobs.emulator.server import EmulatorServer
+from tests.stack import bound_socket
 
 KEY = "test-key"
 FIBO_PATH = "/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request"
@@ -130,16 +130,25 @@ def wait_for(predicate, timeout=5.0):
     raise AssertionError("condition not met in time")
 
 
+def wait_delivered(emulator, request_id):
+    """Until the job is terminal and its callbacks are all sent, retried and recorded:
+    from then on nothing more is delivered for it. (The receiver has a payload before the
+    emulator records its delivery, so waiting on the receiver is not enough.)"""
+    job = emulator.jobs[request_id]
+    wait_for(lambda: job.status in TERMINAL and not job.delivering)
+
+
 def png_bytes(image):
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def refused_port():
+    """A loopback port that refuses connections for the whole test."""
+    with bound_socket() as sock:
+        yield sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- auth and validation
@@ -251,14 +260,15 @@ def test_submit_answers_202_with_request_id_and_polling_url(client, emulator):
 
 
 def test_status_goes_queued_processing_completed(client, emulator):
-    emulator.configure(delay=0.6)
+    # A second in each status: a busy machine's pause between two requests skips none.
+    emulator.configure(delay=3.0)
     request_id = submit_fibo(client, aspect_ratio="4:3").json()["request_id"]
 
     first = status_of(client, request_id)
     assert first["status"] == "QUEUED"
     assert first["output"] is None and first["error"] is None and first["completed_at"] is None
 
-    seen, final = wait_terminal(client, request_id)
+    seen, final = wait_terminal(client, request_id, timeout=10)
     assert seen == ["QUEUED", "PROCESSING", "COMPLETED"]
     assert set(final) == {
         "request_id", "status", "model_id", "error", "output", "created_at", "updated_at", "completed_at"
@@ -303,7 +313,7 @@ def test_complete_forces_a_job_terminal_now(client, emulator):
 
 
 def test_requests_listing_and_reset(client, emulator):
-    emulator.configure(allow_http_webhooks=True)
+    emulator.configure(allow_http_webhooks=True, delay=60)  # still in flight when listed
     hook = {"X-Webhook-URL": "http://127.0.0.1:9/hook?token=s3cret", "X-Webhook-Mode": "sync"}
     request_id = submit_fibo(client, headers=hook, seed=7).json()["request_id"]
     listing = client.get("/_emulator/requests").json()
@@ -384,8 +394,7 @@ def hook_headers(receiver, mode=None):
 def test_terminal_webhook_posts_the_status_body_once(client, emulator, receiver, capfd):
     emulator.configure(allow_http_webhooks=True)
     request_id = submit_fibo(client, headers=hook_headers(receiver)).json()["request_id"]
-    wait_for(lambda: receiver.payloads())  # nobody polls: the emulator's own clock fires it
-    time.sleep(0.2)  # room for a wrong extra delivery to show up
+    wait_delivered(emulator, request_id)  # nobody polls: the emulator's own clock fires it
 
     [payload] = receiver.payloads()
     assert payload == status_of(client, request_id)
@@ -415,9 +424,8 @@ def test_sync_webhook_reports_progress_then_terminal(client, emulator, receiver)
 
 def test_duplicate_rate_one_delivers_every_callback_twice(client, emulator, receiver):
     emulator.configure(allow_http_webhooks=True, duplicate_rate=1.0)
-    submit_fibo(client, headers=hook_headers(receiver))
-    wait_for(lambda: len(receiver.payloads()) == 2)
-    time.sleep(0.2)
+    request_id = submit_fibo(client, headers=hook_headers(receiver)).json()["request_id"]
+    wait_delivered(emulator, request_id)
     first, second = receiver.payloads()
     assert first == second and first["status"] == "COMPLETED"
     assert [d["duplicate"] for d in emulator.deliveries()] == [False, True]
@@ -434,7 +442,7 @@ def test_failed_webhook_deliveries_are_retried(client, emulator, receiver):
     assert len(receiver.payloads()) == 3
 
 
-def test_http_webhook_refused_unless_allowed(client, emulator, receiver):
+def test_http_webhook_refused_unless_allowed(client, emulator, receiver, refused_port):
     response = submit_fibo(client, headers=hook_headers(receiver))
     assert response.status_code == 400
     assert response.json() == {"error": "Bad Request", "message": "X-Webhook-URL must be an HTTPS URL"}
@@ -442,7 +450,7 @@ def test_http_webhook_refused_unless_allowed(client, emulator, receiver):
     assert client.post("/_emulator/config", json={"allow_http_webhooks": True}).status_code == 200
     assert submit_fibo(client, headers=hook_headers(receiver)).status_code == 202
     # https is always accepted at submit time, whether or not it is reachable later.
-    assert submit_fibo(client, headers={"X-Webhook-URL": f"https://127.0.0.1:{free_port()}/h"}).status_code == 202
+    assert submit_fibo(client, headers={"X-Webhook-URL": f"https://127.0.0.1:{refused_port}/h"}).status_code == 202
 
 
 def test_unknown_webhook_mode_is_400(client):
@@ -483,9 +491,9 @@ def test_rmbg_end_to_end_makes_the_background_transparent(client, receiver):
     "path, reason",
     [(None, "could not download"), ("/missing.png", "HTTP 404"), ("/notes.txt", "not a usable image")],
 )
-def test_rmbg_with_an_unusable_image_url_fails(client, receiver, path, reason):
+def test_rmbg_with_an_unusable_image_url_fails(client, receiver, refused_port, path, reason):
     receiver.files["/notes.txt"] = ("text/plain", b"hello, not an image")
-    url = f"http://127.0.0.1:{free_port()}/cat.png" if path is None else receiver.url + path
+    url = f"http://127.0.0.1:{refused_port}/cat.png" if path is None else receiver.url + path
     request_id = client.post(RMBG_PATH, json={"image_url": url}).json()["request_id"]
     _, final = wait_terminal(client, request_id)
     assert final["status"] == "FAILED" and final["output"] is None

@@ -17,7 +17,7 @@ from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify
 from tests.conftest import login
-from tests.stack import Process, database_env, free_port, wait_until
+from tests.stack import Process, bound_socket, database_env, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -63,11 +63,11 @@ def test_worker_killed_during_submission(member, team, worker, emulator, setting
     emulator.faults(submit=["hang:3"])
     [job] = submit(login(member))
     wait_until(lambda: Job.objects.get(pk=job.pk).submission == "submitting", what="the job claimed")
-    time.sleep(0.5)  # the POST is in flight
+    wait_until(lambda: not emulator.pending_faults()["submit"], what="the POST stalled at the gateway")
     worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
     try:
-        wait_until(lambda: all_finished([job]), seconds=45, what=f"job finished\n{restarted.output()}")
+        wait_until(lambda: all_finished([job]), seconds=45, what=lambda: f"job finished\n{restarted.output()}")
         assert_paid_once(team, [job], emulator.requests())
     finally:
         restarted.stop()
@@ -81,7 +81,9 @@ def test_worker_killed_during_output_download(member, team, worker, emulator, se
     [job] = submit(login(member))
     wait_until(lambda: WebhookDelivery.objects.filter(job=job, status="COMPLETED").exists(), seconds=30,
                what="the COMPLETED webhook")
-    time.sleep(1)  # the refresh it woke is stuck in the download
+    # The refresh it woke is stuck in the download for 5 s from the moment the first hang
+    # is taken; the second may be taken by the repeat's refresh, or after the restart.
+    wait_until(lambda: len(emulator.pending_faults()["media"]) < 2, what="a download stalled at the gateway")
     assert Job.objects.get(pk=job.pk).status != "COMPLETED", "the card waits for the image"
     worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
@@ -89,7 +91,7 @@ def test_worker_killed_during_output_download(member, team, worker, emulator, se
         # Time passes: its safety-net poll is due (30 s after submission with webhooks on).
         Job.objects.filter(pk=job.pk).update(next_poll_at=Job.objects.get(pk=job.pk).created_at)
         async_task("jobs.tasks.sweep")  # the minute schedule's tick
-        wait_until(lambda: all_finished([job]), seconds=45, what=f"job finished\n{restarted.output()}")
+        wait_until(lambda: all_finished([job]), seconds=45, what=lambda: f"job finished\n{restarted.output()}")
         assert_paid_once(team, [job], emulator.requests())
     finally:
         restarted.stop()
@@ -99,23 +101,26 @@ def test_gateway_unreachable_then_failing_then_back(member, team, live_server, s
     # Nothing listens on the gateway's port at first (connection refused); then it comes
     # up answering 503 for a while; then it works. The jobs wait, held, and finish.
     settings.PUBLIC_BASE_URL = live_server.url
-    port = free_port()
+    refusing = bound_socket()  # the port stays ours, and refusing, until the gateway takes it
+    port = refusing.getsockname()[1]
     worker = Process.manage("qcluster", ["qcluster"], worker_env(settings, f"http://127.0.0.1:{port}"), tmp_path)
     gateway = None
     try:
         jobs = submit(login(member), 3)
         wait_until(lambda: all(j.submit_attempts >= 1 for j in Job.objects.all()), seconds=30,
-                   what=f"every job refused at least once\n{worker.output()}")
+                   what=lambda: f"every job refused at least once\n{worker.output()}")
         assert set(Job.objects.values_list("status", "money")) == {("QUEUED", "held")}
         assert "will try again" in Job.objects.first().error
+        refusing.close()
         gateway = EmulatorServer(port=port, api_key="test-key", delay=0.3, allow_http_webhooks=True,
                                  duplicate_rate=0.0)
         gateway.add_faults({"submit": [503] * 6})
         gateway.start()
-        wait_until(lambda: all_finished(jobs), seconds=60, what=f"jobs finished\n{worker.output()}")
+        wait_until(lambda: all_finished(jobs), seconds=60, what=lambda: f"jobs finished\n{worker.output()}")
         assert_paid_once(team, jobs, gateway.requests())
         assert all(j.error == "" for j in Job.objects.all())
     finally:
+        refusing.close()
         worker.stop()
         if gateway:
             gateway.stop()
@@ -139,7 +144,7 @@ def test_webhook_storm_books_money_exactly_once(member, team, worker, emulator, 
     with httpx.Client(timeout=10) as client, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda d: client.post(d[0], json=d[1]).status_code, deliveries))
     assert all(200 <= code < 300 for code in answers), answers
-    wait_until(lambda: all_finished(jobs), seconds=45, what=f"jobs finished\n{worker.output()}")
+    wait_until(lambda: all_finished(jobs), seconds=45, what=lambda: f"jobs finished\n{worker.output()}")
     assert_paid_once(team, jobs, emulator.requests())
     # Replayed again after the end, in reverse: nothing moves.
     with httpx.Client(timeout=10) as client:

@@ -4,6 +4,7 @@ bodies and error codes, and what is retried."""
 import pytest
 
 from jobs.gateway import GatewayError, OutOfBalance, PixazoClient, SubmitOutcomeUnknown
+from tests.stack import wait_until
 
 FIBO = {"prompt": "a red bicycle", "aspect_ratio": "16:9", "seed": 5555, "steps_num": 50, "guidance_scale": 5.0}
 
@@ -101,6 +102,9 @@ def test_a_submit_whose_answer_is_lost_is_not_sent_again(client, emulator):
     emulator.faults(submit=["hang:3"])
     with pytest.raises(SubmitOutcomeUnknown):
         client.submit("fibo", FIBO)
+    # Its hang over, the gateway takes the job (inside this test, not the next one): once.
+    wait_until(emulator.requests, seconds=10, what="the lost submit at the gateway")
+    assert len(emulator.requests()) == 1
 
 
 def test_an_unreachable_gateway_is_a_transient_error(settings):

@@ -15,6 +15,7 @@ from studio.accounts.models import Membership
 from studio.billing import money
 from studio.billing.models import Entry, Price
 from tests.conftest import login
+from tests.smtp import run_queued_email
 
 PARAMS = {"prompt": "a lighthouse", "aspect_ratio": "1:1", "steps_num": 30, "guidance_scale": "7.5"}
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -146,26 +147,38 @@ def test_another_teams_member_is_404(team, owner, outsider):
 
 
 def test_owners_get_one_email_each_time_the_balance_crosses_the_threshold(
-        membership, team, owner, django_capture_on_commit_callbacks):
+        membership, team, owner, empty_queue, django_capture_on_commit_callbacks):
     team.low_balance_threshold = 950_000
     team.save()
     with_commit = django_capture_on_commit_callbacks
     with with_commit(execute=True):
         start_fibo(membership, PARAMS)  # $1.00 → $0.96 available: still above
-    assert mail.outbox == []
+    assert run_queued_email() == []
     with with_commit(execute=True):
         start_fibo(membership, PARAMS)  # → $0.92: crosses
         start_fibo(membership, PARAMS)  # → $0.88: already below, no second email
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == [owner.email] and "$0.92 available" in mail.outbox[0].body
+    assert mail.outbox == []  # queued, not sent by the submission
+    assert run_queued_email() == ["sent"]
+    [message] = mail.outbox
+    assert message.to == [owner.email] and "$0.92 available" in message.body
+    assert message.subject == "Bria Studio: Acme is below $0.95"
     with with_commit(execute=True):
         money.top_up(team, 1_000_000, reason="refill", key="refill")
         start_fibo(membership, PARAMS)
-    assert len(mail.outbox) == 1
+    assert run_queued_email() == []
     with with_commit(execute=True):
         for _ in range(24):
             start_fibo(membership, PARAMS)  # back down through it
-    assert len(mail.outbox) == 2
+    assert run_queued_email() == ["sent"] and len(mail.outbox) == 2
+
+
+def test_a_submission_that_is_rolled_back_queues_no_email(membership, team, empty_queue):
+    team.low_balance_threshold = 990_000
+    team.save()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        start_fibo(membership, PARAMS)  # crosses the threshold, then the transaction fails
+        raise RuntimeError
+    assert run_queued_email() == [] and mail.outbox == []
 
 
 def test_the_banner_shows_below_the_threshold(team, member):

@@ -1,10 +1,10 @@
 """Properties, checked with hypothesis over arbitrary input:
 
 - the FIBO parameter validators — the studio's form (jobs/forms.py), the gateway's own
-  (jobs/emulator/server.py, which the gateway-compatible API uses) and the native API's
-  schema (jobs/api.py) — accept exactly what the seed document and jobs/params.py allow,
-  turn everything they accept into the gateway's JSON body with the right types, and
-  refuse everything else with their own error, never a crash;
+  (jobs/contract.py, which the gateway-compatible API and the emulator use) and the
+  native API's schema (jobs/api.py) — accept exactly what the seed document and
+  jobs/params.py allow, turn everything they accept into the gateway's JSON body with
+  the right types, and refuse everything else with their own error, never a crash;
 - a pasted image URL that an API accepts is either usable by the worker's fetch or
   refused by it with FetchRefused, never a crash;
 - the job state machine (jobs/transitions.apply_status) only moves forward, ends in the
@@ -13,7 +13,7 @@
 
 Each validator's contract is written out below as an oracle. Where the three differ on
 purpose the oracle says so: the form reads text; the native API reads 30.0 as 30 and
-"7.5" as 7.5 (pydantic's decimals); the gateway keeps the emulator's own bounds for the
+"7.5" as 7.5 (pydantic's decimals); the gateway's contract keeps its own bounds for the
 seed (64-bit) and the prompt (10,000 characters) and takes any precision of guidance.
 Known crashes (infinite integers in the native API, NUL and lone surrogates in prompts,
 integers beyond a float in the gateway's guidance) are left out of the generated input
@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from jobs import params
 from jobs.actions import start_fibo
 from jobs.api import FiboIn, RmbgIn
-from jobs.emulator.server import HttpError, validate_fibo, validate_rmbg
+from jobs.contract import HttpError, validate_fibo, validate_rmbg
 from jobs.fetch import FetchRefused, check_form
 from jobs.forms import FiboForm
 from jobs.models import RANK, TERMINAL, Job, Status

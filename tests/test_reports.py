@@ -248,6 +248,20 @@ def test_a_member_csv_lists_each_job_and_defuses_formulas(owner, team, membershi
     ]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side cursors are PostgreSQL's")
+@pytest.mark.parametrize("disabled, open_cursors", [(False, 1), (True, 0)])
+def test_a_csv_streams_through_a_server_side_cursor_unless_they_are_off(staff, activity, disabled, open_cursors):
+    """DATABASE_SERVER_SIDE_CURSORS=false (DISABLE_SERVER_SIDE_CURSORS) for a pooler in
+    transaction mode: the rows then come in one result instead of a cursor left open."""
+    with mock.patch.dict(connection.settings_dict, DISABLE_SERVER_SIDE_CURSORS=disabled):
+        lines = iter(login(staff).get(f"/reports/?start={today()}&end={today()}&format=csv").streaming_content)
+        assert next(lines).startswith(b"date,") and next(lines).startswith(str(today()).encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_cursors")
+            assert cursor.fetchone()[0] == open_cursors
+        assert len(list(lines)) == 2  # Acme's RMBG and Other's FIBO of today
+
+
 # -- who sees what --------------------------------------------------------------------
 
 
@@ -339,9 +353,10 @@ def test_the_chart_axis_covers_the_busiest_day_in_round_steps(highest, scale):
 
 # -- queries --------------------------------------------------------------------------
 
-# On PostgreSQL a report asks for plans made for its own period, and then puts the
-# connection's setting back: studio.reports.queries.planned_per_run.
-PLANNING = 2 if connection.vendor == "postgresql" else 0
+# On PostgreSQL a report runs in a transaction of its own that asks for plans made for
+# its own period (studio.reports.queries.planned_per_run): one statement, and here, where
+# every test already runs inside a transaction, a savepoint and its release besides.
+PLANNING = 1 + 2 if connection.vendor == "postgresql" else 0
 
 
 
@@ -392,23 +407,38 @@ def test_the_member_page_runs_a_constant_number_of_queries(owner, team, membersh
         client.get(member_url(team, member))
 
 
+def plan_cache_mode():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
-def test_report_queries_are_planned_for_their_own_period(staff, activity):
+@pytest.mark.django_db(transaction=True)  # the report's transaction is the outermost, as in production
+def test_report_queries_are_planned_for_their_own_period_and_only_inside_the_report(staff, activity):
     """With prepared statements, PostgreSQL may reuse one generic plan for a report it
-    has run a few times; a report asks for plans made for its own parameters."""
-    def plan_cache_mode():
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW plan_cache_mode")
-            return cursor.fetchone()[0]
+    has run a few times; a report asks for plans made for its own parameters, with a
+    setting that ends with the report's transaction, so a pooler in transaction mode
+    never passes it on to another client's transaction on the same connection."""
+    in_force = []
+
+    def note_the_setting(execute, sql, params, many, context):
+        if "billing_entry" in sql:
+            context["cursor"].cursor.execute("SHOW plan_cache_mode")  # the raw cursor: not captured
+            in_force.append(context["cursor"].cursor.fetchone()[0])
+        return execute(sql, params, many, context)
 
     with queries.planned_per_run():
         assert plan_cache_mode() == "force_custom_plan"
     assert plan_cache_mode() == "auto"
-    with CaptureQueriesContext(connection) as captured:
-        assert login(staff).get("/reports/").status_code == 200
-    statements = [query["sql"] for query in captured]
-    planned_from = next(n for n, sql in enumerate(statements) if "plan_cache_mode" in sql)
-    assert all(n > planned_from for n, sql in enumerate(statements) if "billing_entry" in sql)
+    client = login(staff)
+    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(note_the_setting):
+        assert client.get("/reports/").status_code == 200
+    assert in_force and set(in_force) == {"force_custom_plan"}
+    assert plan_cache_mode() == "auto" and not connection.in_atomic_block
+    # Set once, transaction-local; nothing puts it back afterwards.
+    settings_statements = [query["sql"] for query in captured if "plan_cache_mode" in query["sql"]]
+    assert settings_statements == ["SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="planner statistics are PostgreSQL's")
@@ -433,6 +463,15 @@ def test_a_failing_report_query_raises_its_own_error(db):
     with (pytest.raises(ProgrammingError, match="no_such_table"), transaction.atomic(), queries.planned_per_run(),
           connection.cursor() as cursor):
         cursor.execute("SELECT * FROM no_such_table")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
+def test_a_failing_report_leaves_the_connection_as_it_was(transactional_db):
+    with pytest.raises(ProgrammingError, match="no_such_table"), queries.planned_per_run():
+        assert plan_cache_mode() == "force_custom_plan"
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+    assert plan_cache_mode() == "auto" and not connection.in_atomic_block
 
 
 # -- the benchmark --------------------------------------------------------------------

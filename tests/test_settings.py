@@ -49,8 +49,19 @@ def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
     assert result.stdout.strip() == "[]"
 
 
+CURSORS = ("import django; django.setup(); from django.conf import settings; "
+           "print(settings.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])")
+
+
+@pytest.mark.parametrize("value, disabled", [("", "False"), ("true", "False"), ("false", "True")])
+def test_server_side_cursors_can_be_turned_off_for_a_transaction_pooler(value, disabled):
+    result = start(CURSORS, DATABASE_URL=POSTGRES, DATABASE_SERVER_SIDE_CURSORS=value)
+    assert (result.returncode, result.stdout.strip()) == (0, disabled), result.stderr
+
+
 @pytest.mark.parametrize("name, value", [
     ("DATABASE_PREPARED_STATEMENTS", "sometimes"),
+    ("DATABASE_SERVER_SIDE_CURSORS", "sometimes"),
     ("DATABASE_URL", "nonsense://what"),
     ("REDIS_URL", "http://127.0.0.1:6379"),
     ("PIXAZO_BASE_URL", "gateway.pixazo.ai"),
@@ -58,6 +69,7 @@ def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler():
     ("DJANGO_DEBUG", "maybe"),
     ("Q_WORKERS", "many"),
     ("Q_WORKERS", "0"),
+    ("Q_STOP_SECONDS", "0"),
     ("PIXAZO_TIMEOUT_SECONDS", "-1"),
     ("PIXAZO_WEBHOOK_MODE", "always"),
 ])

@@ -18,6 +18,7 @@ from studio.activity.models import Event
 from studio.billing import money
 from studio.billing.models import Entry
 from tests.conftest import login, make_user
+from tests.smtp import run_queued_email
 
 BASE = "https://studio.example"
 TOKEN_URL = re.compile(r"https://studio\.example/invitations/([A-Za-z0-9_-]{43})/")
@@ -68,9 +69,10 @@ def events(team, verb):
 
 # -- inviting ------------------------------------------------------------------------
 
-def test_an_owner_invites_by_link_and_sees_the_link_once(team, owner):
+def test_an_owner_invites_by_link_and_sees_the_link_once(team, owner, empty_queue, django_capture_on_commit_callbacks):
     client = login(owner)
-    response, token = invite(client, role="admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        response, token = invite(client, role="admin")
     assert response.status_code == 200 and token
     assert response["Cache-Control"] == "private, no-store"
     invitation = Invitation.objects.get(team=team)
@@ -78,16 +80,20 @@ def test_an_owner_invites_by_link_and_sees_the_link_once(team, owner):
     assert invitation.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in str(Invitation.objects.values_list().get())  # only the hash is stored
     assert timezone.now() + datetime.timedelta(days=6, hours=23) < invitation.expires_at
-    assert mail.outbox == []
+    assert run_queued_email() == [] and mail.outbox == []
     page = client.get("/team/").content.decode()
     assert token not in page and "by link" in page and f"/team/invitations/{invitation.code}/revoke/" in page
     [event] = events(team, Event.Verb.INVITED)
     assert event.actor == owner and event.data["role"] == "admin" and event.data["invitation"] == str(invitation.code)
 
 
-def test_an_admin_invites_by_email(team, admin):
-    response, token = invite(login(admin), email="new.person@example.com", role="viewer", days="3")
+def test_an_admin_invites_by_email(team, admin, empty_queue, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response, token = invite(login(admin), email="new.person@example.com", role="viewer", days="3")
     assert response.status_code == 200
+    assert "The invitation is on its way to new.person@example.com." in response.content.decode()
+    assert mail.outbox == []  # queued, not sent by the request
+    assert run_queued_email() == ["sent"]
     [message] = mail.outbox
     assert message.to == ["new.person@example.com"]
     assert message.subject == "adam invited you to Acme on Bria Studio"
@@ -116,12 +122,14 @@ def test_members_and_viewers_cannot_invite(team, member, viewer):
     ({"role": "owner"}, "role", "Select a valid choice."),
     ({"days": "0"}, "days", "greater than or equal to 1"),
 ])
-def test_bad_invitation_input_is_shown_next_to_the_field(team, owner, data, field, message):
-    response, token = invite(login(owner), **data)
+def test_bad_invitation_input_is_shown_next_to_the_field(team, owner, data, field, message, empty_queue,
+                                                         django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response, token = invite(login(owner), **data)
     assert response.status_code == 400 and token is None
     assert message in response.content.decode()
     assert field in response.context["invite_form"].errors
-    assert not Invitation.objects.exists() and mail.outbox == []
+    assert not Invitation.objects.exists() and run_queued_email() == [] and mail.outbox == []
 
 
 # -- accepting -----------------------------------------------------------------------

@@ -74,6 +74,8 @@ CASES = {
     "logout": ("post", "/accounts/logout/", {}, public(LOGIN)),
     "signup": ("get", "/accounts/signup/", None, public()),
     "healthz": ("get", "/healthz", None, public()),
+    "readyz": ("get", "/readyz", None, public()),
+    "metrics": ("get", "/metrics", None, public(404)),  # off without METRICS_TOKEN; a session never opens it
     "favicon": ("get", "/favicon.ico", None, public()),
     "team": ("get", "/team/", None, team_page()),
     "set_threshold": ("post", "/team/threshold/", {"low_balance_threshold": "1"}, team_write(("owner",))),

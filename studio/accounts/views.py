@@ -17,7 +17,6 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect, render
@@ -44,6 +43,7 @@ from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Membership, Ro
 from studio.activity.models import Event, record
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR, format_micros
+from studio.mail import queue_email
 
 
 def signup(request):
@@ -275,25 +275,21 @@ def invite(request):
         return _team_page(request, status=400, invite_form=form)
     data = form.cleaned_data
     require_grant(request.membership, data["role"])
-    with _team_rules():
+    with _team_rules(), transaction.atomic():  # the email is queued if and only if the invitation is made
         invitation, token = request.team.invite(request.user, data["role"], email=data["email"], days=data["days"])
-    url = invitation_url(token)
-    if invitation.email:
-        _email_invitation(request, invitation, url)
+        url = invitation_url(token)
+        if invitation.email:
+            _email_invitation(request, invitation, url)
     return _team_page(request, new_invitation=invitation, new_invitation_url=url)
 
 
 def _email_invitation(request, invitation, url):
-    """Sent after the invitation is committed: mail is network I/O, and a failure leaves
-    the link on the page to pass on by hand."""
+    """Queued, not sent: mail is network I/O and the worker's job. The link is on the
+    page too, to pass on by hand if the email never arrives."""
     context = {"invitation": invitation, "team": invitation.team, "inviter": request.user, "url": url}
     subject = f"{request.user.get_username()} invited you to {invitation.team.name} on Bria Studio"
-    try:
-        send_mail(subject, render_to_string("accounts/invite_email.txt", context), None, [invitation.email])
-    except OSError:
-        messages.warning(request, f"The email to {invitation.email} could not be sent: copy the link below instead.")
-    else:
-        messages.success(request, f"Invitation emailed to {invitation.email}.")
+    queue_email(subject, render_to_string("accounts/invite_email.txt", context), [invitation.email])
+    messages.success(request, f"The invitation is on its way to {invitation.email}.")
 
 
 @require_POST

@@ -3,8 +3,9 @@ keys: a script written for the gateway runs through the studio by changing only 
 base URL and the key, and is then paid from the team wallet, capped, audited and lands
 in the library.
 
-Request validation is the gateway's own (the emulator's validators implement the seed
-document); money and jobs go through the same actions as the studio page.
+Request validation is the gateway's own: jobs/contract.py implements the seed document,
+and the bundled emulator uses it too. Money and jobs go through the same actions as the
+studio page.
 """
 
 import datetime
@@ -20,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import actions
-from jobs.emulator.server import (
+from jobs.contract import (
     HttpError,
     parse_json_object,
     validate_fibo,

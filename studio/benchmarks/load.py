@@ -28,6 +28,8 @@ class Outcome:
     latencies: list = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     failures: Counter = field(default_factory=Counter)
+    # The statuses that count as answered: 2xx, or the redirect a media view answers with.
+    ok: range = range(200, 300)
 
     @property
     def requests(self):
@@ -35,7 +37,7 @@ class Outcome:
 
     @property
     def errors(self):
-        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300) + sum(self.failures.values())
+        return sum(n for status, n in self.statuses.items() if status not in self.ok) + sum(self.failures.values())
 
     def merge(self, other):
         """Add another window's answers to this one's."""
@@ -45,7 +47,7 @@ class Outcome:
         self.failures.update(other.failures)
 
     def summary(self):
-        """The figure and what it rests on; `valid` only if every answer was a 2xx."""
+        """The figure and what it rests on; `valid` only if every answer was ok."""
         ordered = sorted(self.latencies)
         return {
             "rps": round(self.requests / self.seconds, 1),
@@ -70,19 +72,20 @@ def _ms(seconds):
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def run(address, requests, *, concurrency, warmup, duration, window=None):
+def run(address, requests, *, concurrency, warmup, duration, window=None, ok=range(200, 300)):
     """Send `requests` (an iterator of (head, body) from http_request) to `address`
     (host, port) from `concurrency` clients: `warmup` seconds uncounted, then
     `duration` seconds counted. Returns an Outcome. `window`, if given, is called as
-    the counted window opens and again as it closes."""
-    return asyncio.run(_run(address, iter(requests), concurrency, warmup, duration, window))
+    the counted window opens and again as it closes. Every answer's status must be in
+    `ok`."""
+    return asyncio.run(_run(address, iter(requests), concurrency, warmup, duration, window, ok))
 
 
-async def _run(address, requests, concurrency, warmup, duration, window):
+async def _run(address, requests, concurrency, warmup, duration, window, ok):
     host, port = address
     started = time.monotonic()
     counted_from, until = started + warmup, started + warmup + duration
-    outcome = Outcome(seconds=duration)
+    outcome = Outcome(seconds=duration, ok=ok)
 
     async def watch():
         await asyncio.sleep(warmup)
@@ -107,7 +110,7 @@ async def _run(address, requests, concurrency, warmup, duration, window):
                     outcome.failures[failure] += 1
                 else:
                     outcome.statuses[status] += 1
-            elif status is None or not 200 <= status < 300:  # every answer must succeed, warm-up too
+            elif status not in ok:  # every answer must succeed, warm-up too
                 outcome.failures[f"outside the window: {status or failure}"] += 1
 
     await asyncio.gather(*(client() for _ in range(concurrency)), *([watch()] if window else []))

@@ -5,10 +5,13 @@
 2. start gunicorn (the studio with the bench's yardstick views) and the emulator;
 3. rates at a fixed concurrency: the trivial view; submissions on one wallet and on 50,
    each through the gateway-compatible API and through the raw-SQL view; webhooks;
-4. the library page at both sizes;
+4. the library page at both sizes, and an image through the studio's media view;
 5. start the worker (the backlog of phase 3 dropped first) and time, job by job, the
    gateway completing a job to the studio having it COMPLETED;
 6. stop everything, then time the spend reports on 1,000,000 ledger entries.
+
+Media are on the local disk, or with `--media s3` in a private bucket of a moto server
+(tests/s3.py) that every process uses, as production does with AWS_STORAGE_BUCKET_NAME.
 
 Progress goes to `say`; run() returns the figures as one dict.
 """
@@ -88,6 +91,7 @@ class Options:
     library_sizes: tuple = (100, 10_000)
     library_requests: int = 30
     report_entries: int = 1_000_000
+    media: str = "local"  # or "s3"
 
 
 class Bench:
@@ -107,6 +111,7 @@ class Bench:
         self.scratch = Path(tempfile.mkdtemp(prefix="bria-bench-"))
         failed = True
         try:
+            self.start_media()
             self.seed()
             self.start_web()
             self.memory.start()
@@ -115,6 +120,7 @@ class Bench:
             result["submissions"] = self.submissions()
             result["webhooks"] = {"ingest": self.webhook_ingest()}
             result["library"] = self.library()
+            result["media"] = self.media()
             self.drop_backlog()
             self.start_worker()
             result["webhooks"].update(self.webhook_latency())
@@ -138,7 +144,8 @@ class Bench:
 
     def config(self):
         return {**asdict(self.o), "web": f"gunicorn, {self.o.web_workers} sync workers", "broker":
-                "orm" if uses_orm_broker() else "redis", "database": connection.settings_dict["NAME"]}
+                "orm" if uses_orm_broker() else "redis", "database": connection.settings_dict["NAME"],
+                "media": "a private bucket on a moto S3 server" if self.o.media == "s3" else "the local disk"}
 
     # -- seeding -----------------------------------------------------------------------
 
@@ -215,19 +222,36 @@ class Bench:
         return {"user": user, "session": client.cookies[settings.SESSION_COOKIE_NAME].value}
 
     def _tiny_image(self):
-        media = self.scratch / "media" / "bench"
-        media.mkdir(parents=True, exist_ok=True)
         out = io.BytesIO()
         Image.new("RGB", (64, 64), (200, 80, 40)).save(out, "PNG")
         data = out.getvalue()
-        (media / "image.png").write_bytes(data)
+        self._store("bench/image.png", data, "image/png")
         thumb = io.BytesIO()
         Image.new("RGB", (64, 64), (200, 80, 40)).save(thumb, "WEBP")
-        (media / "thumb.webp").write_bytes(thumb.getvalue())
+        self._store("bench/thumb.webp", thumb.getvalue(), "image/webp")
         return ({"file": "bench/image.png", "media_type": "image/png", "width": 64, "height": 64,
                  "size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}, "bench/thumb.webp")
 
+    def _store(self, name, data, media_type):
+        """A file where the stack's processes keep their media."""
+        if self.o.media == "s3":
+            self.s3.client().put_object(Bucket=self.bucket, Key=name, Body=data, ContentType=media_type)
+            return
+        path = self.scratch / "media" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
     # -- processes ---------------------------------------------------------------------
+
+    def start_media(self):
+        if self.o.media != "s3":
+            return
+        from tests.s3 import S3Server  # moto is a development requirement, like the bench
+
+        self.say("starting moto's S3 server…")
+        self.s3 = S3Server(self.scratch).start()
+        self._start(self.s3.process)
+        self.bucket = self.s3.create_bucket("bench-media")
 
     def env(self):
         return {
@@ -248,6 +272,7 @@ class Bench:
             "Q_WORKERS": str(self.o.q_workers),
             "MEDIA_ROOT": str(self.scratch / "media"),
             "BENCH_STATIC_ROOT": str(self.scratch / "static"),
+            **(self.s3.env(self.bucket) if self.o.media == "s3" else {}),
         }
 
     def start_web(self):
@@ -297,16 +322,16 @@ class Bench:
 
     # -- rates -------------------------------------------------------------------------
 
-    def _load(self, what, requests):
+    def _load(self, what, requests, ok=range(200, 300)):
         self.say(f"{what}: {self.o.warmup:g} s warm-up, {self.o.duration:g} s at concurrency {self.o.concurrency}…")
-        return self._summary(*self._window(requests, self.o.warmup, self.o.duration))
+        return self._summary(*self._window(requests, self.o.warmup, self.o.duration, ok))
 
-    def _window(self, requests, warmup, duration):
+    def _window(self, requests, warmup, duration, ok=range(200, 300)):
         """One timed window: its Outcome and the CPU each group used in it."""
         self.web.check_alive()
         marks = []
         outcome = load.run(("127.0.0.1", self.web_port), requests, concurrency=self.o.concurrency,
-                           warmup=warmup, duration=duration, window=lambda: marks.append(self.cpu.reading()))
+                           warmup=warmup, duration=duration, window=lambda: marks.append(self.cpu.reading()), ok=ok)
         return outcome, CpuMeter.between(*marks) if len(marks) == 2 else {}
 
     def _summary(self, outcome, used):
@@ -416,6 +441,23 @@ class Bench:
         if response.status_code != 200:
             raise RuntimeError(f"/library/ answered {response.status_code} in-process")
         return len(captured)
+
+    # -- media -------------------------------------------------------------------------
+
+    def media(self):
+        """A member's thumbnails through the studio's access-checked view: streamed from
+        the disk (200), or a redirect to a presigned URL of the bucket (302), whose bytes
+        the store then sends without the studio."""
+        size = min(self.o.library_sizes)
+        codes = Asset.objects.filter(team__slug=f"bench-library-{size}").values_list("code", flat=True)[:100]
+        headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={self.libraries[size]['session']}"}
+        requests = itertools.cycle([load.http_request("GET", f"/assets/{code}/thumbnail/", headers=headers)
+                                    for code in codes])
+        expected = 302 if self.o.media == "s3" else 200
+        summary = self._load(f"thumbnails from {self.o.media} media", requests, ok=range(expected, expected + 1))
+        summary["how"] = (f"GET /assets/<code>/thumbnail/ of a {size}-image team, logged in, at concurrency "
+                          f"{self.o.concurrency}; every answer a {expected}; the studio's side only")
+        return summary
 
     # -- webhook to COMPLETED ----------------------------------------------------------
 

@@ -28,8 +28,9 @@ RETURNING balance, held
 INSERT_JOB = """
 INSERT INTO jobs_job (code, team_id, created_by_id, model, params, price, status, submission, money, error,
                       webhook_token_hash, media_urls, outputs_fetched, output_error, client_webhook_url,
-                      client_webhook_mode, poll_failures, submit_attempts, fetch_attempts, created_at, updated_at)
-VALUES (%s, %s, %s, 'fibo', %s, %s, 'QUEUED', 'pending', 'held', '', '', '[]', false, '', '', '', 0, 0, 0, %s, %s)
+                      client_webhook_mode, client_callback_attempts, poll_failures, submit_attempts, fetch_attempts,
+                      created_at, updated_at)
+VALUES (%s, %s, %s, 'fibo', %s, %s, 'QUEUED', 'pending', 'held', '', '', '[]', false, '', '', '', 0, 0, 0, 0, %s, %s)
 RETURNING id
 """
 INSERT_ENTRY = """

@@ -3,12 +3,11 @@
 Every function locks the wallet row (SELECT … FOR UPDATE on PostgreSQL, or for a hold
 one conditional UPDATE; SQLite's IMMEDIATE transactions serialise writers), checks,
 updates the cached totals and appends ledger entries whose unique idempotency keys make
-a retried call a no-op. None of them does network I/O; the low-balance email is sent
-after the transaction commits.
+a retried call a no-op. None of them does network I/O; the low-balance email is queued
+with the transaction and sent by the worker (studio/mail.py).
 """
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -16,6 +15,8 @@ from django.utils import timezone
 from studio.accounts.models import Membership, Team
 from studio.activity.models import Event, record
 from studio.billing.models import Entry, Price, TopUp, Wallet, format_micros
+from studio.ops.metrics import HOLDS_REFUSED
+from studio.mail import queue_email
 
 
 class InsufficientFunds(Exception):
@@ -112,6 +113,7 @@ def hold(job, actor):
         cursor.execute(HOLD_SQL, [job.price, job.team_id, job.price, job.created_by_id])
         row = cursor.fetchone()
     if row is None:
+        HOLDS_REFUSED.labels("insufficient_funds").inc()  # a count, outside the books: not rolled back
         raise InsufficientFunds(job.price, Wallet.objects.get(team_id=job.team_id).available)
     balance, held, threshold, cap = row
     _check_cap(job, cap)
@@ -130,6 +132,7 @@ def _check_cap(job, cap):
         return
     spent = spent_this_month(job.team_id, job.created_by_id, exclude_job=job)
     if spent + job.price > cap:
+        HOLDS_REFUSED.labels("cap").inc()
         raise CapExceeded(job.price, cap, max(cap - spent, 0))
 
 
@@ -198,18 +201,12 @@ def _alert_if_low(team, threshold, available_before, available):
     team's threshold (not on every job below it)."""
     if threshold is None or not (available_before >= threshold > available):
         return
-    transaction.on_commit(lambda: _send_low_balance_email(team, threshold, available))
-
-
-def _send_low_balance_email(team, threshold, available):
-    owners = list(team.memberships.filter(role="owner").exclude(user__email="").values_list("user__email", flat=True))
-    if not owners:
-        return
-    send_mail(
-        subject=f"Bria Studio: {team.name} is below {format_micros(threshold)}",
-        message=(f"The wallet of {team.name} has {format_micros(available)} available, below the "
-                 f"{format_micros(threshold)} you asked to be warned at. Top it up to keep jobs running."),
-        from_email=None, recipient_list=owners,
+    owners = team.memberships.filter(role="owner").exclude(user__email="").values_list("user__email", flat=True)
+    queue_email(
+        f"Bria Studio: {team.name} is below {format_micros(threshold)}",
+        f"The wallet of {team.name} has {format_micros(available)} available, below the "
+        f"{format_micros(threshold)} you asked to be warned at. Top it up to keep jobs running.",
+        owners,
     )
 
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from studio.accounts.access import MANAGING_ROLES, member_required
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.zips import gallery_zip
-from studio.library.media import serve_file
+from studio.library.media import download_name, serve_file
 from studio.library.models import Asset
 
 RECENT_RESULTS_SHOWN = 8
@@ -329,15 +329,13 @@ def share(request, token):
 @require_safe
 def share_asset(request, token, asset):
     asset = get_shared_asset(get_active_link(token), asset)
-    download = request.GET.get("download") == "1"
-    name = f"bria-{asset.code}.{asset.file.name.rsplit('.', 1)[-1]}" if download else None
-    return serve_file(asset.file, asset.media_type, name)
+    return serve_file(request, asset.file, asset.media_type, download_name(request, asset))
 
 
 @require_safe
 def share_thumbnail(request, token, asset):
     asset = get_shared_asset(get_active_link(token), asset)
-    return serve_file(asset.thumbnail, "image/webp")
+    return serve_file(request, asset.thumbnail, "image/webp")
 
 
 @require_safe

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncDate
-from psycopg.pq import TransactionStatus
 
 from studio.billing.models import Entry
 
@@ -48,24 +47,22 @@ def planned_per_run():
     statements (settings: DATABASE_PREPARED_STATEMENTS), PostgreSQL may settle on one
     generic plan for a report it has run a few times on a connection; a plan made
     without knowing the period and team is several times slower over a long period.
-    The connection's setting is put back afterwards. Used as a decorator on the report
-    views, too."""
+
+    On PostgreSQL the queries run in one transaction that asks for custom plans with a
+    transaction-local setting (SET LOCAL): it ends with the transaction, committed or
+    rolled back, so nothing needs putting back and a pooler in transaction mode
+    (PgBouncer) never hands the setting to another client. Inside a transaction already
+    begun it lasts until that one ends. Elsewhere nothing changes: SQLite has no
+    planner setting, and an IMMEDIATE transaction there would lock out writers. Used as
+    a decorator on the report views, too; a CSV the view returns streams its rows after
+    the transaction, in autocommit, as any streamed response does."""
     if connection.vendor != "postgresql":
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('plan_cache_mode'), "
-                       "set_config('plan_cache_mode', 'force_custom_plan', false)")
-        before = cursor.fetchone()[0]
-    try:
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
         yield
-    finally:
-        # After an error inside a transaction, its rollback puts the setting back, and a
-        # statement now would only hide the error; a closed connection took it along.
-        raw = connection.connection
-        if raw is not None and raw.info.transaction_status != TransactionStatus.INERROR:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('plan_cache_mode', %s, false)", [before])
 
 
 def spend(period, *, team=None, member=None):

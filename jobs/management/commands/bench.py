@@ -1,6 +1,6 @@
 """Measure the studio's production-like stack on this machine:
 
-    python manage.py bench [--duration 10] [--concurrency 16] [--report-entries 1000000]
+    python manage.py bench [--duration 10] [--concurrency 16] [--report-entries 1000000] [--media s3]
 
 Seeds a scratch database, starts gunicorn, the django-q2 worker and the gateway emulator
 as real processes, loads them, stops them (also on failure) and prints one JSON object on
@@ -31,6 +31,10 @@ class Command(BaseCommand):
         for option in fields(Options):
             if option.name == "library_sizes":
                 parser.add_argument("--library-sizes", type=int, nargs="+", default=list(defaults.library_sizes))
+                continue
+            if option.name == "media":
+                parser.add_argument("--media", choices=("local", "s3"), default=defaults.media,
+                                    help="images on the local disk, or in a bucket of a moto S3 server")
                 continue
             parser.add_argument(f"--{option.name.replace('_', '-')}", type=type(getattr(defaults, option.name)),
                                 default=getattr(defaults, option.name))
