@@ -12,6 +12,7 @@ import os
 import secrets
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 import time
@@ -115,7 +116,8 @@ class Production:
         self.children.pop("redis").stop()
 
     def http(self):
-        return httpx.Client(base_url=self.url, verify=str(self.tmp / "tls.crt"), timeout=20)
+        return httpx.Client(base_url=self.url, verify=ssl.create_default_context(cafile=self.tmp / "tls.crt"),
+                            timeout=20)
 
     def sql(self, query, *params):
         with psycopg.connect(self.database_url, autocommit=True) as conn:

@@ -132,15 +132,15 @@ def test_a_hanging_mail_server_holds_up_no_job(member, team, warn_below_99_cents
     client = login(member)
     assert client.post("/studio/fibo/", FIBO, **HX).status_code == 200
     refused = Job.objects.get()
-    wait_until(lambda: finished(refused), seconds=30, what=f"refused job finished\n{worker.output()}")
+    wait_until(lambda: finished(refused), seconds=30, what=lambda: f"refused job finished\n{worker.output()}")
     assert (refused.status, refused.money) == ("ERROR", "released")
     assert client.post("/studio/fibo/", FIBO, **HX).status_code == 200
     job = Job.objects.exclude(pk=refused.pk).get()
-    wait_until(lambda: finished(job), seconds=45, what=f"job finished\n{worker.output()}")
+    wait_until(lambda: finished(job), seconds=45, what=lambda: f"job finished\n{worker.output()}")
     assert (job.status, job.money) == ("COMPLETED", "charged"), job.error
     # Three emails (two low-balance warnings, one staff alert) each waited out the
     # worker's EMAIL_TIMEOUT and wait for their second attempt.
-    wait_until(lambda: len(retries()) == 3, seconds=30, what=f"three retries scheduled\n{worker.output()}")
+    wait_until(lambda: len(retries()) == 3, seconds=30, what=lambda: f"three retries scheduled\n{worker.output()}")
     assert silent_smtp_server.connections == 3
 
 

@@ -240,7 +240,7 @@ def test_the_worker_counts_gateway_answers_and_the_webhook_latency(member, team,
 
     # Observed just after the COMPLETED commit, in one of the cluster's worker processes.
     figures = wait_until(lambda: (f := worker_figures()) and figure(f, "studio_webhook_to_completed_seconds_count") == 1
-                         and f, seconds=45, what=f"the latency observed\n{worker.log_tail()}")
+                         and f, seconds=45, what=lambda: f"the latency observed\n{worker.log_tail()}")
     job.refresh_from_db()
     assert (job.status, job.outputs_fetched) == ("COMPLETED", True)
     latency = figure(figures, "studio_webhook_to_completed_seconds_sum")

@@ -31,7 +31,7 @@ from tests.production import (
 )
 from tests.s3 import S3Server
 from tests.smtp import SMTPServer
-from tests.stack import ROOT, Process, free_port, wait_until
+from tests.stack import ROOT, Process, bound_socket, wait_until
 from tests.test_browser import SCREENSHOTS, browser  # noqa: F401  (the fixture)
 from tests.test_browser_journey import DESKTOP, PHONE, wait_for_card, watch_console
 
@@ -47,15 +47,18 @@ def production(tmp_path):
         pytest.skip("the production test runs on PostgreSQL (set DATABASE_URL, as .ci/run does)")
     if missing := missing_tools():
         pytest.skip(f"not installed: {', '.join(missing)} (.ci/run installs them)")
-    admin_url = _admin_url()
-    name, database_url = fresh_database(admin_url)
-    web_port, proxy_port, emulator_port = free_port(), free_port(), free_port()
+    # Four ports held at once, so no two of them can be the same.
+    sockets = [bound_socket() for _ in range(4)]
+    web_port, proxy_port, emulator_port, redis_port = (sock.getsockname()[1] for sock in sockets)
+    for sock in sockets:
+        sock.close()
     public_url = f"https://127.0.0.1:{proxy_port}"
     cert, key = self_signed_certificate(tmp_path)
     (tmp_path / "prometheus").mkdir()
-    stack = Production(tmp=tmp_path, database_url=database_url, redis_port=free_port(), url=public_url,
-                       env=base_environment(tmp_path, database_url, 0, emulator_port, public_url))
-    stack.env["REDIS_URL"] = f"redis://127.0.0.1:{stack.redis_port}/0"
+    admin_url = _admin_url()
+    name, database_url = fresh_database(admin_url)
+    stack = Production(tmp=tmp_path, database_url=database_url, redis_port=redis_port, url=public_url,
+                       env=base_environment(tmp_path, database_url, redis_port, emulator_port, public_url))
     s3, smtp = S3Server(tmp_path), SMTPServer()
     try:
         s3.start()

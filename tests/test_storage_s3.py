@@ -253,7 +253,7 @@ def test_the_real_worker_stores_results_in_the_bucket_and_the_gateway_fetches_in
     client = login(member)
     client.post("/studio/fibo/", {**PARAMS, "seed": "42"}, **HX)
     fibo = Job.objects.get(model="fibo")
-    wait_until(lambda: finished(fibo), seconds=45, what=f"FIBO job finished\n{worker.output()}")
+    wait_until(lambda: finished(fibo), seconds=45, what=lambda: f"FIBO job finished\n{worker.output()}")
     assert fibo.status == "COMPLETED", fibo.error
     [output] = fibo.outputs
     assert s3_media.keys() == sorted(objects_of(output))
@@ -270,7 +270,7 @@ def test_the_real_worker_stores_results_in_the_bucket_and_the_gateway_fetches_in
     upload = SimpleUploadedFile("photo.png", render_fibo("upload", 7, "1:1"), content_type="image/png")
     client.post("/studio/rmbg/", {"image": upload}, **HX)
     rmbg = Job.objects.get(model="rmbg")
-    wait_until(lambda: finished(rmbg), seconds=45, what=f"RMBG job finished\n{worker.output()}")
+    wait_until(lambda: finished(rmbg), seconds=45, what=lambda: f"RMBG job finished\n{worker.output()}")
     assert rmbg.status == "COMPLETED", rmbg.error
     [sent] = [r["body"] for r in emulator.requests() if r["request_id"] == rmbg.request_id]
     assert_presigned(sent["image_url"], s3_media, expire=3600)
