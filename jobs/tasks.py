@@ -23,7 +23,7 @@ from jobs.models import Job, Lease, Status, hash_token
 from jobs.transitions import apply_status, fail_before_gateway
 from studio.api.tasks import resend_overdue_callbacks
 from studio.library.media import signed_media_url
-from studio.library.models import Asset, BadImage
+from studio.library.models import STORAGE_ERRORS, Asset, BadImage
 from studio.mail import queue_mail_admins
 from studio.worker import stopping
 
@@ -229,9 +229,11 @@ def fetch_outputs(job_id, media_urls, client=None):
             if index not in done:
                 data, _ = client.download(url)
                 _store_output(job, index, data)
-    except (GatewayError, BadImage) as exc:
+    except (GatewayError, BadImage, *STORAGE_ERRORS) as exc:
+        # The storage being down is as transient as the gateway's CDN: the sweeper tries again.
         logger.warning("job %s: output download failed: %s", job.code, exc)
-        if isinstance(exc, BadImage) or exc.permanent or job.fetch_attempts + 1 >= MAX_FETCH_ATTEMPTS:
+        permanent = isinstance(exc, BadImage) or getattr(exc, "permanent", False)
+        if permanent or job.fetch_attempts + 1 >= MAX_FETCH_ATTEMPTS:
             _record_fetch(job, error=f"The image could not be copied to the studio: {exc}")
         else:
             Job.objects.filter(pk=job.pk).update(fetch_attempts=F("fetch_attempts") + 1)

@@ -21,6 +21,7 @@ from django.test import Client, override_settings
 from PIL import Image
 from storages.backends.s3 import S3Storage
 
+from jobs import tasks
 from jobs.actions import start_fibo
 from jobs.emulator.images import render_fibo
 from jobs.models import Job
@@ -29,10 +30,13 @@ from studio.gallery.models import Gallery, GalleryItem, ShareLink
 from studio.gallery.zips import CHUNK_BYTES
 from studio.library.models import Asset
 from tests.conftest import login
-from tests.s3 import settings_from_env
-from tests.stack import wait_until
+from tests.s3 import settings_from_env, use_bucket
+from tests.stack import bound_socket, wait_until
 from tests.test_end_to_end import finished
 from tests.test_settings import start
+from tests.test_tasks import PARAMS as FIBO_PARAMS
+from tests.test_tasks import finish
+from tests.test_tasks import reload as reload_job
 
 PARAMS = {"prompt": "a lighthouse", "aspect_ratio": "1:1", "steps_num": 30, "guidance_scale": "7.5"}
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -347,3 +351,22 @@ def test_the_csp_allows_exactly_the_origin_boto3_signs_urls_for(env):
         url = urlsplit(S3Storage().url("teams/t/a/image.png"))  # signed locally, no request
     assert computed["MEDIA_BUCKET_ORIGIN"] == f"{url.scheme}://{url.netloc}"
     assert computed["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["img-src"][-1] == computed["MEDIA_BUCKET_ORIGIN"]
+
+
+def test_a_bucket_that_is_down_leaves_the_output_to_the_sweeper(membership, emulator, s3_server, s3_media, settings):
+    job = start_fibo(membership, FIBO_PARAMS)
+    tasks.submit_job(job.pk)
+    with bound_socket() as down:  # the store refuses every connection
+        use_bucket(settings, {**s3_server.env(s3_media.name),
+                              "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{down.getsockname()[1]}"})
+        finish(job, emulator)
+        job = reload_job(job)
+        assert (job.status, job.money, job.outputs_fetched) == ("COMPLETED", "charged", False)
+        assert (job.fetch_attempts, job.output_error) == (1, ""), "a transient failure, not the job's fault"
+        tasks.sweep()  # the sweep goes on past the failure
+        assert reload_job(job).fetch_attempts == 2 and not s3_media.keys()
+    use_bucket(settings, s3_server.env(s3_media.name))  # the store is back
+    tasks.sweep()
+    job = reload_job(job)
+    assert job.outputs_fetched and job.output_error == ""
+    assert s3_media.keys() == sorted(objects_of(job.outputs[0]))

@@ -4,12 +4,19 @@ import hashlib
 import io
 import uuid
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import models
 from PIL import Image, UnidentifiedImageError
 
 THUMBNAIL_SIZE = (384, 384)
+
+
+# What writing to the media storage raises when the storage, not the image, is at fault:
+# the disk (full, unwritable) or the bucket (unreachable, refusing). Callers treat it as
+# transient and try again later.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class BadImage(ValueError):
