@@ -250,7 +250,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": str(VAR_DIR / "test-studio.sqlite3")},
+            # SQLITE_TEST_PATH lets two test runs on one checkout keep apart.
+            "TEST": {"NAME": env_str("SQLITE_TEST_PATH", str(VAR_DIR / "test-studio.sqlite3"))},
         }
     }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
