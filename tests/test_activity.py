@@ -15,8 +15,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from studio.accounts.models import Membership, Role, Team
 from studio.activity.models import AUDITED, Comment, Event, record
 from studio.billing import money
@@ -234,7 +234,7 @@ def test_an_owner_reads_the_audited_events_of_their_team(owner, member, team):
     html = response.content.decode()
     assert "not audited" not in html
     assert "changed a spend cap" in html and "mark: $5.00" in html
-    assert '<span class="audit-key">cap:</span> 5000000' in html
+    assert '<span class="audit-key">cap:</span> $5.00' in html
     assert '<span class="audit-key">member:</span> mark' in html
     assert "olivia" in html
 
@@ -309,7 +309,25 @@ def test_the_csv_lists_the_filtered_entries(owner, member, team):
         ["acme", "olivia", "cap_changed", "'=HYPERLINK(1)"],  # a spreadsheet must not run it
         ["acme", "", "topped_up", "$1.00: test credit"],
     ]
-    assert rows[1][5] == '{"cap": null, "member": "mark"}'
+    assert rows[1][5] == '{"cap": "no cap", "member": "mark"}'
+
+
+def test_caps_and_thresholds_read_in_dollars_in_the_audit_log_and_its_csv(owner, member, team):
+    client = login(owner)
+    client.post("/team/members/mark/cap/", {"monthly_cap": "50"})
+    client.post("/team/members/mark/cap/", {"monthly_cap": ""})
+    client.post("/team/threshold/", {"low_balance_threshold": "0.058"})
+    client.post("/team/threshold/", {"low_balance_threshold": ""})
+    html = client.get("/audit/").content.decode()
+    pairs = re.findall(r'<span class="audit-key">(cap|threshold):</span> ([^<]*)</span>', html)
+    assert pairs == [("threshold", "no warning"), ("threshold", "$0.058"), ("cap", "no cap"), ("cap", "$50.00")]
+    assert "50000000" not in html and "58000" not in html
+    rows = csv_rows(client.get("/audit/?format=csv&verb=cap_changed"))
+    assert [(row[4], row[5]) for row in rows[1:]] == [
+        ("mark: no cap", '{"cap": "no cap", "member": "mark"}'),
+        ("mark: $50.00", '{"cap": "$50.00", "member": "mark"}'),
+    ]
+    assert Event.objects.filter(verb="cap_changed").order_by("pk").first().data["cap"] == 50_000_000  # kept exact
 
 
 def test_staff_download_every_teams_csv(staff, outsider, other, team):

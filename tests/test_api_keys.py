@@ -9,11 +9,12 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
-from studio.accounts.models import Membership, Team
+from studio.accounts.models import Membership, Role, Team
+from studio.accounts.roles import Refused
 from studio.activity.models import Event
 from studio.api.models import APIKey, hash_key
 from studio.api.ratelimit import RateLimited, _redis
-from tests.conftest import login
+from tests.conftest import login, make_user
 
 
 def test_an_owner_issues_a_key_shown_once_and_stored_hashed(owner, member, team):
@@ -136,3 +137,59 @@ def _counter_names(key):
     if client is None:
         return [name for name in cache._cache if f"api-rate:{key.code}:" in name]
     return [name.decode() for name in client.scan_iter(f"*api-rate:{key.code}:*")]
+
+
+# Who may make and revoke a key: a key acts as its member, so it is an action on them
+# (studio.accounts.roles; every pair is in tests/test_role_pairs.py).
+
+@pytest.fixture
+def admin(team):
+    user = make_user("adam")
+    Membership.objects.create(team=team, user=user, role=Role.ADMIN, monthly_cap=10_000)  # $0.01
+    return user
+
+
+def test_an_admin_cannot_make_a_key_acting_as_an_owner_to_escape_their_cap(owner, admin, team):
+    response = login(admin).post("/team/api-keys/new/", {"name": "escape", "member": "olivia"})
+    assert response.status_code == 403
+    assert "Only the team&#x27;s owners can make an API key acting as an owner." in response.content.decode()
+    Membership.objects.create(team=team, user=make_user("alex"), role=Role.ADMIN)
+    assert login(admin).post("/team/api-keys/new/", {"name": "escape", "member": "alex"}).status_code == 403
+    assert not APIKey.objects.exists() and not Event.objects.filter(verb="api_key_created").exists()
+
+
+def test_an_admin_makes_keys_acting_as_themselves_members_and_viewers(admin, member, viewer, team):
+    client = login(admin)
+    for username in ("adam", "mark", "vera"):
+        assert client.post("/team/api-keys/new/", {"name": "k", "member": username}).status_code == 200
+    assert sorted(APIKey.objects.values_list("member__username", flat=True)) == ["adam", "mark", "vera"]
+    menu = client.get("/team/api-keys/").context["form"]["member"].field.widget.choices
+    assert [value for value, _ in menu] == ["", "adam", "mark", "vera"]  # not olivia
+
+
+def test_the_model_refuses_a_key_the_actor_may_not_make(owner, admin, team):
+    with pytest.raises(Refused, match="Only the team's owners can make an API key acting as an owner"):
+        APIKey.issue(team, owner, "escape", created_by=admin)
+    assert not APIKey.objects.exists() and not Event.objects.filter(verb="api_key_created").exists()
+
+
+def test_an_admin_cannot_revoke_a_key_acting_as_an_owner(owner, admin, member, team):
+    owners, _ = APIKey.issue(team, owner, "owner's script", created_by=owner)
+    members, _ = APIKey.issue(team, member, "mark's script", created_by=owner)
+    client = login(admin)
+    page = client.get("/team/api-keys/").content.decode()
+    assert f"/team/api-keys/{members.code}/revoke/" in page and f"/team/api-keys/{owners.code}/revoke/" not in page
+    response = client.post(f"/team/api-keys/{owners.code}/revoke/")
+    assert response.status_code == 403 and "revoke an API key acting as an owner" in response.content.decode()
+    owners.refresh_from_db()
+    assert owners.revoked_at is None and not Event.objects.filter(verb="api_key_revoked").exists()
+
+
+def test_a_key_whose_member_left_is_any_managers_to_revoke(admin, team):
+    alex = make_user("alex")
+    Membership.objects.create(team=team, user=alex, role=Role.ADMIN)
+    key, _ = APIKey.issue(team, alex, "alex's script", created_by=alex)
+    team.leave(alex)
+    assert login(admin).post(f"/team/api-keys/{key.code}/revoke/").status_code == 302
+    key.refresh_from_db()
+    assert key.revoked_at is not None

@@ -5,18 +5,26 @@ are a 404; a role that may not do something gets a 403 and changes nothing."""
 
 import datetime
 import hashlib
+import io
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
 from django.test import Client, override_settings
 from django.utils import timezone
+from PIL import Image
 
 from jobs.actions import start_fibo
 from studio.accounts.models import Invitation, Membership, Role, Team
+from studio.accounts.roles import Refused
 from studio.activity.models import Event
 from studio.billing import money
+from studio.api.models import APIKey
 from studio.billing.models import Entry
+from studio.gallery.models import Gallery, ShareLink
+from studio.library import media
+from studio.library.models import Asset
 from tests.conftest import login, make_user
 from tests.smtp import run_queued_email
 
@@ -119,7 +127,7 @@ def test_members_and_viewers_cannot_invite(team, member, viewer):
 
 @pytest.mark.parametrize("data, field, message", [
     ({"email": "not-an-address"}, "email", "Enter a valid email address."),
-    ({"role": "owner"}, "role", "Select a valid choice."),
+    ({"role": "boss"}, "role", "Choose viewer, member or admin."),
     ({"days": "0"}, "days", "greater than or equal to 1"),
 ])
 def test_bad_invitation_input_is_shown_next_to_the_field(team, owner, data, field, message, empty_queue,
@@ -130,6 +138,22 @@ def test_bad_invitation_input_is_shown_next_to_the_field(team, owner, data, fiel
     assert message in response.content.decode()
     assert field in response.context["invite_form"].errors
     assert not Invitation.objects.exists() and run_queued_email() == [] and mail.outbox == []
+
+
+def test_nobody_invites_an_owner(team, owner):
+    response, token = invite(login(owner), role="owner")
+    assert response.status_code == 403 and token is None
+    assert "Ownership moves only by transfer" in response.content.decode()
+    assert not Invitation.objects.exists() and not events(team, Event.Verb.INVITED)
+
+
+def test_a_manager_revokes_only_invitations_they_could_have_made(team, owner, admin):
+    invitation, _ = team.invite(owner, Role.ADMIN)
+    response = login(admin).post(f"/team/invitations/{invitation.code}/revoke/")
+    assert response.status_code == 403
+    assert "Only the team&#x27;s owners can make someone an admin." in response.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None
 
 
 # -- accepting -----------------------------------------------------------------------
@@ -273,7 +297,7 @@ def test_nobody_changes_an_owners_role(team, owner, member):
     assert change_role(owner, "otto", "member").status_code == 403
     assert role_of(team, owner) == role_of(team, second_owner) == Role.OWNER
     response = change_role(owner, "mark", "owner")  # ownership moves only by transfer
-    assert response.status_code == 400 and "ownership moves by transfer" in response.content.decode()
+    assert response.status_code == 403 and "Ownership moves only by transfer" in response.content.decode()
     assert role_of(team, member) == Role.MEMBER and not events(team, Event.Verb.ROLE_CHANGED)
 
 
@@ -299,6 +323,64 @@ def test_the_team_page_offers_only_what_the_role_may_do(team, owner, admin, memb
     assert '<option value="admin"' not in admin_page and "/team/transfer/" not in admin_page
     member_page = login(member).get("/team/").content.decode()
     assert "/role/" not in member_page and "/remove/" not in member_page and "/team/leave/" in member_page
+
+
+# -- spend caps ----------------------------------------------------------------------
+
+def set_cap(user, username, dollars):
+    return login(user).post(f"/team/members/{username}/cap/", {"monthly_cap": dollars})
+
+
+def cap_of(team, user):
+    return Membership.objects.get(team=team, user=user).monthly_cap
+
+
+def test_an_admin_cannot_clear_or_raise_their_own_cap(team, owner, admin):
+    assert set_cap(owner, "adam", "50").status_code == 302
+    for dollars in ("", "500", "10"):
+        response = set_cap(admin, "adam", dollars)
+        assert response.status_code == 403
+        assert "Nobody but an owner sets their own spend cap: ask an owner." in response.content.decode()
+    assert cap_of(team, admin) == 50_000_000
+    assert [e.actor for e in events(team, Event.Verb.CAP_CHANGED)] == [owner]
+
+
+def test_an_admin_caps_neither_an_owner_nor_another_admin(team, owner, admin, membership):
+    Membership.objects.create(team=team, user=make_user("alex"), role=Role.ADMIN)
+    response = set_cap(admin, "olivia", "0")
+    assert response.status_code == 403
+    assert "Only the team&#x27;s owners can set the spend cap of an owner." in response.content.decode()
+    assert set_cap(admin, "alex", "0").status_code == 403
+    assert cap_of(team, owner) is None and team.memberships.get(user__username="alex").monthly_cap is None
+    assert start_fibo(team.memberships.get(user=owner), PARAMS)  # the owner is not blocked
+    assert not events(team, Event.Verb.CAP_CHANGED)
+
+
+def test_an_owner_caps_anyone_themselves_included(team, owner, admin, member):
+    assert set_cap(owner, "olivia", "50").status_code == 302
+    assert set_cap(owner, "adam", "0").status_code == 302
+    assert set_cap(owner, "olivia", "").status_code == 302
+    assert (cap_of(team, owner), cap_of(team, admin)) == (None, 0)
+    assert [(e.summary, e.data["cap"]) for e in events(team, Event.Verb.CAP_CHANGED)] == [
+        ("olivia: $50.00", 50_000_000), ("adam: $0.00", 0), ("olivia: no cap", None)]
+
+
+def test_the_model_keeps_the_cap_rule_when_a_view_is_raced(team, owner, admin):
+    """Two requests at once: the admin's page was allowed, then they lost the right."""
+    with pytest.raises(Refused, match="Only the team's owners can set the spend cap of an owner"):
+        team.set_cap(owner, 0, admin)
+    with pytest.raises(Refused, match="Nobody but an owner sets their own spend cap"):
+        team.set_cap(admin, None, admin)
+    assert cap_of(team, owner) is None and not events(team, Event.Verb.CAP_CHANGED)
+
+
+def test_the_team_page_offers_caps_only_where_they_may_be_set(team, owner, admin, member):
+    page = login(admin).get("/team/").content.decode()
+    assert "/team/members/mark/cap/" in page
+    assert "/team/members/adam/cap/" not in page and "/team/members/olivia/cap/" not in page
+    page = login(owner).get("/team/").content.decode()
+    assert all(f"/team/members/{name}/cap/" in page for name in ("olivia", "adam", "mark"))
+    assert "/cap/" not in login(member).get("/team/").content.decode()
 
 
 # -- removing and leaving -----------------------------------------------------------
@@ -367,13 +449,25 @@ def test_an_owner_hands_ownership_to_a_member(team, owner, member):
     assert login(owner).post("/team/transfer/", {"username": "mark"}).status_code == 403  # an admin now
 
 
-@pytest.mark.parametrize("username", ["oscar", "olivia", "nobody", ""])
+@pytest.mark.parametrize("username", ["oscar", "nobody", ""])
 def test_ownership_goes_only_to_another_member_of_the_team(team, owner, member, outsider, username):
     response = login(owner).post("/team/transfer/", {"username": username})
     assert response.status_code == 400
     assert response.context["transfer_form"].errors["username"]
     assert role_of(team, owner) == Role.OWNER and role_of(team, member) == Role.MEMBER
     assert not events(team, Event.Verb.OWNERSHIP_TRANSFERRED)
+
+
+def test_ownership_goes_neither_to_oneself_nor_to_another_owner(team, owner, member):
+    Membership.objects.create(team=team, user=make_user("otto"), role=Role.OWNER)
+    client = login(owner)
+    response = client.post("/team/transfer/", {"username": "olivia"})
+    assert response.status_code == 403 and "You own the team already." in response.content.decode()
+    response = client.post("/team/transfer/", {"username": "otto"})
+    assert response.status_code == 403 and "They own the team already." in response.content.decode()
+    assert role_of(team, owner) == Role.OWNER and not events(team, Event.Verb.OWNERSHIP_TRANSFERRED)
+    menu = client.get("/team/").context["transfer_form"]["username"].field.widget.choices
+    assert [value for value, _ in menu] == ["", "mark"]
 
 
 def test_only_an_owner_hands_over_ownership(team, admin, member):
@@ -421,6 +515,72 @@ def test_a_team_with_money_history_is_archived_and_its_ledger_kept(spent_team, o
     assert login(newcomer).get(f"/invitations/{token}/").status_code == 404
     assert client.get("/studio/").status_code == 403  # oscar has no team left
     assert login(newcomer).post("/teams/switch/", {"team": "other"}).status_code == 404
+
+
+@pytest.fixture
+def shared(spent_team, outsider):
+    """What `other` left open to the world: a share link to a gallery with an image, a
+    signed URL of that image, and API keys for both of the studio's APIs."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(buffer, "PNG")
+    asset = Asset.from_bytes(buffer.getvalue(), team=spent_team, role="output")
+    asset.save()
+    gallery = Gallery.objects.create(team=spent_team, title="Launch", created_by=outsider)
+    gallery.add(asset, outsider)
+    link, token = ShareLink.create(gallery, outsider)
+    key, raw = APIKey.issue(spent_team, outsider, "nightly", created_by=outsider)
+    return SimpleNamespace(asset=asset, link=link, token=token, key=key, raw=raw,
+                           signed=media.signed_media_url(asset).removeprefix(BASE))
+
+
+def public_answers(shared):
+    """What a stranger holding the links and the key gets, by path."""
+    anyone, token, code = Client(), shared.token, shared.asset.code
+    return {
+        "share": anyone.get(f"/s/{token}/").status_code,
+        "image": anyone.get(f"/s/{token}/assets/{code}/").status_code,
+        "thumbnail": anyone.get(f"/s/{token}/assets/{code}/thumbnail/").status_code,
+        "zip": anyone.get(f"/s/{token}/download.zip").status_code,
+        "signed": anyone.get(shared.signed).status_code,
+        "api": Client(HTTP_AUTHORIZATION=f"Bearer {shared.raw}").get("/api/wallet").status_code,
+        "gateway": anyone.get("/v2/requests/status/bria-fibo-bbq-preview_x",
+                              HTTP_OCP_APIM_SUBSCRIPTION_KEY=shared.raw).status_code,
+    }
+
+
+CLOSED = {"share": 404, "image": 404, "thumbnail": 404, "zip": 404, "signed": 404, "api": 401, "gateway": 401}
+
+
+def test_closing_a_team_revokes_its_share_links_and_api_keys(shared, spent_team, outsider, staff):
+    assert public_answers(shared) == {**CLOSED, "share": 200, "image": 200, "thumbnail": 200, "zip": 200,
+                                      "signed": 200, "api": 200, "gateway": 404}  # open while the team is
+    assert login(outsider).post("/team/delete/", {"slug": "other"}).status_code == 302
+    shared.link.refresh_from_db()
+    shared.key.refresh_from_db()
+    assert shared.link.revoked_at is not None and shared.key.revoked_at is not None
+    assert public_answers(shared) == CLOSED
+    audit = login(staff).get("/audit/?team=other").content.decode()
+    assert "revoked a share link" in audit and "a link to “Launch”" in audit
+    assert "revoked an API key" in audit and "“nightly”" in audit
+    revoked = Event.objects.filter(team=spent_team, verb__in=[Event.Verb.SHARE_REVOKED, Event.Verb.API_KEY_REVOKED])
+    assert sorted((e.verb, e.actor) for e in revoked) == [("api_key_revoked", outsider), ("share_revoked", outsider)]
+
+
+def test_a_team_refused_closing_keeps_its_links_and_keys(shared, spent_team, outsider):
+    with override_settings(FIRST_TOPUP_BONUS_MICROS=0):
+        money.top_up(spent_team, 10_000, reason="a little left", key="other-left")
+    assert login(outsider).post("/team/delete/", {"slug": "other"}).status_code == 409
+    shared.link.refresh_from_db()
+    shared.key.refresh_from_db()
+    assert shared.link.revoked_at is None and shared.key.revoked_at is None
+    assert not Event.objects.filter(team=spent_team, verb__in=[Event.Verb.SHARE_REVOKED, Event.Verb.API_KEY_REVOKED])
+
+
+def test_every_public_lookup_refuses_an_archived_team(shared, spent_team):
+    """A team archived before its links were revoked at closing (or by hand): the
+    lookups themselves ask that the team be active."""
+    Team.objects.filter(pk=spent_team.pk).update(archived_at=timezone.now())
+    assert public_answers(shared) == CLOSED
 
 
 def test_a_team_without_money_history_is_deleted(outsider, team, owner):

@@ -1,12 +1,16 @@
 """Who may see and do what. Every team-scoped view starts from `request.membership`,
 set by `member_required`; objects of another team are looked up through the team, so
-they are a 404, never a 403 that confirms they exist."""
+they are a 404, never a 403 that confirms they exist. Who may act on which member is
+studio.accounts.roles' table; the helpers here ask it."""
 
+from contextlib import contextmanager
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
+
+from studio.accounts.roles import Action, require
 
 SESSION_KEY = "current_team"
 
@@ -77,7 +81,8 @@ MANAGING_ROLES = frozenset({"owner", "admin"})
 
 
 def require_manager(membership):
-    """Owners and admins manage members and their spend caps."""
+    """Owners and admins see the team's invitations and API keys; what each may do to
+    whom is studio.accounts.roles' table."""
     if membership.role not in MANAGING_ROLES:
         raise PermissionDenied("Only the team's owners and admins can do this.")
 
@@ -88,25 +93,30 @@ def require_owner(membership):
         raise PermissionDenied("Only the team's owners can do this.")
 
 
-def require_grant(membership, role):
-    """Owners hand out admin, member and viewer; admins only member and viewer."""
-    if role not in membership.grantable_roles:
-        require_manager(membership)
-        raise PermissionDenied("Only the team's owners can make someone an admin.")
-
-
-def get_member_for_manager(request, username):
-    """A member of the current team whom the current user may manage (change the role
-    of, remove): 403 for a role that may not, 404 for anyone not in this team."""
-    require_manager(request.membership)
+def get_member_for(request, username, action):
+    """A member of the current team on whom the current user may take `action`
+    (studio.accounts.roles): 403 with the reason if they may not, 404 for anyone not in
+    this team."""
     membership = get_object_or_404(request.team.memberships.select_related("user"), user__username=username)
-    if not request.membership.may_manage(membership):
-        if membership.role == "owner":
-            raise PermissionDenied("An owner's role changes only when they transfer ownership.")
-        raise PermissionDenied("Only the team's owners can change or remove its admins.")
+    require(request.membership, membership, action)
     return membership
 
 
+@contextmanager
+def team_rules():
+    """A rule a team's model keeps under its lock (two managers acting at once, a member
+    who left a moment ago) is a 403."""
+    from studio.accounts.models import TeamError
+
+    try:
+        yield
+    except TeamError as error:
+        raise PermissionDenied(str(error)) from None
+
+
 def get_invitation_for_manager(request, code):
+    """A pending or past invitation of the current team, for someone who could have made it."""
     require_manager(request.membership)
-    return get_object_or_404(request.team.invitations, code=code)
+    invitation = get_object_or_404(request.team.invitations, code=code)
+    require(request.membership, invitation.role, Action.GRANT)
+    return invitation

@@ -3,6 +3,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
 from studio.accounts.models import Invitation, Membership, Team
+from studio.admin import ReadOnlyAdmin
 from studio.billing import money
 from studio.billing.forms import TopUpForm
 from studio.billing.models import format_micros
@@ -58,19 +59,17 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     """To look at and revoke; invitations are made on the team page, which shows the
     link (its token is stored only as a hash, so the admin could never show it)."""
 
+    staff_may = {"change", "delete"}
     list_display = ["code", "team", "role", "email", "invited_by", "created_at", "expires_at", "accepted_by", "revoked_at"]
     list_select_related = ["team", "invited_by", "accepted_by"]
     search_fields = ["team__slug", "email", "code"]
     readonly_fields = ["code", "team", "role", "email", "token_hash", "invited_by", "created_at", "expires_at",
                        "accepted_at", "accepted_by"]
     actions = ["revoke"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Revoke the selected invitations")
     def revoke(self, request, queryset):

@@ -4,7 +4,8 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
-from studio.accounts.models import INVITATION_DAYS, Role
+from studio.accounts.models import INVITATION_DAYS
+from studio.accounts.roles import Action, Role
 from studio.billing.models import dollars_to_micros
 
 
@@ -38,19 +39,30 @@ class ThresholdForm(forms.Form):
                                                    "balance drops below this; empty for no warning.")
 
 
-INVITABLE_ROLES = [(Role.VIEWER, "Viewer"), (Role.MEMBER, "Member"), (Role.ADMIN, "Admin")]
+# Any role is a valid answer: which ones the asker may give is studio.accounts.roles'
+# to say (a 403), and the pages offer only those.
+ROLE_ERRORS = {"invalid_choice": "Choose viewer, member or admin."}
 
 
 class InviteForm(forms.Form):
     email = forms.EmailField(required=False, label="Email (optional)",
                              help_text="We email the link there; leave empty to copy the link yourself.")
-    role = forms.ChoiceField(choices=INVITABLE_ROLES, initial=Role.MEMBER)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER, error_messages=ROLE_ERRORS)
     days = forms.IntegerField(min_value=1, max_value=30, initial=INVITATION_DAYS, label="Valid for (days)")
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=INVITABLE_ROLES, error_messages={
-        "invalid_choice": "Choose viewer, member or admin (ownership moves by transfer)."})
+    role = forms.ChoiceField(choices=Role.choices, error_messages=ROLE_ERRORS)
+
+
+def member_field(field, memberships, me, action):
+    """Any member of the team is a valid choice (roles decides, with a 403, whether `me`
+    may take `action` on them); the menu offers only those `me` may."""
+    def choice(m):
+        return m.user.get_username(), f"{m.user.get_username()} ({m.get_role_display().lower()})"
+
+    field.choices = [choice(m) for m in memberships]
+    field.widget.choices = [("", "Choose a member…")] + [choice(m) for m in memberships if me.may(action, m)]
 
 
 class TransferForm(forms.Form):
@@ -60,9 +72,8 @@ class TransferForm(forms.Form):
 
     def __init__(self, *args, team, me, **kwargs):
         super().__init__(*args, **kwargs)
-        candidates = team.memberships.exclude(user=me).exclude(role=Role.OWNER).select_related("user").order_by("user__username")
-        self.fields["username"].choices = [("", "Choose a member…")] + [
-            (m.user.get_username(), f"{m.user.get_username()} ({m.get_role_display().lower()})") for m in candidates]
+        memberships = team.memberships.select_related("user").order_by("user__username")
+        member_field(self.fields["username"], memberships, me, Action.TRANSFER)
 
 
 class CloseTeamForm(forms.Form):

@@ -2,8 +2,9 @@
 
 Every change to who is in a team, and with which role, is a method here: it locks the
 team row (so two managers acting at once cannot, say, leave a team without an owner),
-checks the rule that must never break, changes the rows and records its event, all in
-one transaction. Who may ask for a change is decided before, in studio.accounts.access.
+asks studio.accounts.roles whether the actor may act on that member (the views asked
+first, to answer 403; this keeps the rule when two managers act at once), checks the rule
+that must never break, changes the rows and records its event, all in one transaction.
 """
 
 import datetime
@@ -18,32 +19,20 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import slugify
 
+from studio.accounts.roles import Action, Role, may_act, require
 from studio.activity.models import Event, record
-
-
-class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    MEMBER = "member", "Member"
-    ADMIN = "admin", "Admin"
-    OWNER = "owner", "Owner"
-
+from studio.billing.models import format_micros
 
 # Roles that may spend the team's money by running jobs.
 RUNNING_ROLES = frozenset({Role.MEMBER, Role.ADMIN, Role.OWNER})
-
-# What each role may hand out (by invitation or a role change) and take away. Owners
-# are in nobody's list: ownership only moves by transfer.
-GRANTABLE_ROLES = {
-    Role.OWNER: (Role.ADMIN, Role.MEMBER, Role.VIEWER),
-    Role.ADMIN: (Role.MEMBER, Role.VIEWER),
-}
 
 # What each role can do, in the words the team page and invitations use.
 ROLE_DESCRIPTIONS = {
     Role.VIEWER: "Browses the library and galleries; runs nothing and spends nothing.",
     Role.MEMBER: "Runs jobs paid from the team's wallet, makes galleries and share links.",
-    Role.ADMIN: "Runs jobs and manages the team: invites people, changes roles, removes members, sets spend caps.",
-    Role.OWNER: "Manages the team and its wallet, can hand over ownership and can delete the team.",
+    Role.ADMIN: "Runs jobs and manages the team's members and viewers: invites them, changes their roles, "
+                "removes them, sets their spend caps, makes API keys acting as them.",
+    Role.OWNER: "Manages everyone in the team (admins too) and its wallet, can hand over ownership and can delete the team.",
 }
 
 INVITATION_DAYS = 7
@@ -101,21 +90,19 @@ class Team(models.Model):
             raise TeamError(f"{user.get_username()} is not in this team.")
         return membership
 
-    def _managed(self, actor, user, role=None):
-        """Under the team lock: `user`'s membership, if `actor` may manage it (and hand
-        out `role`). The views check the same first, to answer 403; this keeps the rule
-        when two managers act at once."""
-        acting, membership = self._member(actor), self._member(user)
-        if not acting.may_manage(membership) or (role is not None and role not in acting.grantable_roles):
-            raise TeamError("Your role in this team cannot do this.")
+    def acted_on(self, actor, user, action):
+        """Under the team lock: `user`'s membership, if `actor` may take `action` on it
+        (roles.Refused otherwise)."""
+        self._lock()
+        membership = self._member(user)
+        require(self._member(actor), membership, action)
         return membership
 
     @transaction.atomic
     def invite(self, inviter, role, email="", days=INVITATION_DAYS):
         """A new invitation; returns (invitation, token). The token is the accept link's
         secret and cannot be recovered later: only its hash is stored."""
-        if role not in self._member(inviter).grantable_roles:
-            raise TeamError("Your role in this team cannot invite people as this role.")
+        require(self._member(inviter), role, Action.GRANT)
         token = secrets.token_urlsafe(32)
         invitation = Invitation.objects.create(
             team=self, role=role, email=email, token_hash=hash_token(token), invited_by=inviter,
@@ -126,10 +113,9 @@ class Team(models.Model):
 
     @transaction.atomic
     def change_role(self, user, role, actor):
-        """Owners and admins change roles below their own; an owner's role changes only
-        by transferring ownership."""
-        self._lock()
-        membership = self._managed(actor, user, role)
+        """Who may change this member's role, to give them the new one."""
+        membership = self.acted_on(actor, user, Action.CHANGE_ROLE)
+        require(self._member(actor), role, Action.GRANT)
         old, membership.role = membership.role, role
         membership.save(update_fields=["role"])
         record(self, actor, Event.Verb.ROLE_CHANGED, f"{user.get_username()}: {old} → {role}",
@@ -138,11 +124,20 @@ class Team(models.Model):
 
     @transaction.atomic
     def remove_member(self, user, actor):
-        self._lock()
-        membership = self._managed(actor, user)
+        membership = self.acted_on(actor, user, Action.REMOVE)
         membership.delete()
         record(self, actor, Event.Verb.REMOVED_MEMBER, f"{user.get_username()} ({membership.role})",
                member=user.get_username(), role=membership.role)
+
+    @transaction.atomic
+    def set_cap(self, user, cap, actor):
+        """`user` may spend `cap` micro-dollars a calendar month from now on (None: no cap)."""
+        membership = self.acted_on(actor, user, Action.SET_CAP)
+        membership.monthly_cap = cap
+        membership.save(update_fields=["monthly_cap"])
+        record(self, actor, Event.Verb.CAP_CHANGED, f"{user.get_username()}: {cap_text(cap)}",
+               member=user.get_username(), cap=cap)
+        return membership
 
     @transaction.atomic
     def leave(self, user):
@@ -157,13 +152,8 @@ class Team(models.Model):
     @transaction.atomic
     def transfer_ownership(self, owner, new_owner):
         """`new_owner` (already in the team) becomes an owner; `owner` stays on as an admin."""
-        self._lock()
+        successor = self.acted_on(owner, new_owner, Action.TRANSFER)
         previous = self._member(owner)
-        successor = self.memberships.select_related("user").filter(user=new_owner).first()
-        if previous.role != Role.OWNER:
-            raise TeamError("Only an owner can hand over ownership.")
-        if successor is None or successor.pk == previous.pk or successor.role == Role.OWNER:
-            raise TeamError("Choose another member of this team.")
         previous.role, successor.role = Role.ADMIN, Role.OWNER
         Membership.objects.bulk_update([previous, successor], ["role"])
         record(self, owner, Event.Verb.OWNERSHIP_TRANSFERRED,
@@ -175,11 +165,13 @@ class Team(models.Model):
         return self.ledger.exists() or self.topups.exists()
 
     @transaction.atomic
-    def close(self):
+    def close(self, actor=None):
         """Delete the team, or archive it if it has money history. Returns "deleted" or
         "archived". The ledger is append-only and protects its team, so a team that ever
-        had money keeps its row (and its ledger), without members, invitations or a way
-        back in. A wallet with money in it is refused: that money belongs to someone."""
+        had money keeps its row (and its ledger), without members, invitations, share
+        links, API keys or a way back in: nobody is left who could revoke them, so they
+        are revoked here, each in the audit log. A wallet with money in it is refused:
+        that money belongs to someone."""
         from studio.billing.models import Wallet
 
         wallet = Wallet.objects.select_for_update().get(team=self)  # money moves under this lock
@@ -190,11 +182,24 @@ class Team(models.Model):
         if not self.has_money_history:
             self.delete()
             return "deleted"
+        self._revoke_public_access(actor)
         self.memberships.all().delete()
         self.invitations.pending().update(revoked_at=timezone.now())
         self.archived_at = timezone.now()
         self.save(update_fields=["archived_at"])
         return "archived"
+
+    def _revoke_public_access(self, actor):
+        from studio.gallery.models import ShareLink
+
+        for link in ShareLink.objects.active().filter(gallery__team=self).select_related("gallery__team"):
+            link.revoke(actor)
+        for key in self.api_keys.filter(revoked_at__isnull=True).select_related("team"):
+            key.revoke(actor)
+
+
+def cap_text(micros):
+    return "no cap" if micros is None else format_micros(micros)
 
 
 class Membership(models.Model):
@@ -215,19 +220,14 @@ class Membership(models.Model):
     def can_run_jobs(self):
         return self.role in RUNNING_ROLES
 
-    @property
-    def is_manager(self):
-        return self.role in GRANTABLE_ROLES
+    def may(self, action, other):
+        """May this member take `action` on `other` (a membership of the same team)?"""
+        return may_act(self.role, other.role, action, on_self=other.pk == self.pk)
 
     @property
     def grantable_roles(self):
-        """The roles this member may invite people as, or give and take away."""
-        return GRANTABLE_ROLES.get(self.role, ())
-
-    def may_manage(self, other):
-        """May change `other`'s role or remove them: owners manage admins, members and
-        viewers; admins manage members and viewers; nobody manages an owner."""
-        return other.role in self.grantable_roles
+        """The roles this member may invite people as, or give."""
+        return [role for role in reversed(Role) if may_act(self.role, role, Action.GRANT)]
 
     @cached_property
     def other_teams(self):

@@ -7,7 +7,6 @@ together. Invitation links carry a secret, so the pages that show one are render
 never redirected to, and never cached.
 """
 
-from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -16,10 +15,9 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Sum
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -30,16 +28,17 @@ from studio.accounts.access import (
     MANAGING_ROLES,
     forget_team,
     get_invitation_for_manager,
-    get_member_for_manager,
+    get_member_for,
     get_own_team,
     member_required,
-    require_grant,
     require_manager,
     require_owner,
     switch_team,
+    team_rules,
 )
 from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, SignupForm, ThresholdForm, TransferForm
-from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Membership, Role, Team, TeamError, TeamHasMoney
+from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Role, Team, TeamError, TeamHasMoney, cap_text
+from studio.accounts.roles import Action, require
 from studio.activity.models import Event, record
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR, format_micros
@@ -81,7 +80,9 @@ def _team_context(request, cap_forms=None, threshold_form=None, role_forms=None,
     )
     cap_forms, role_forms = cap_forms or {}, role_forms or {}
     rows = [
-        {"membership": m, "spent": spent.get(m.user_id, 0), "is_me": m.pk == me.pk, "manageable": me.may_manage(m),
+        {"membership": m, "spent": spent.get(m.user_id, 0), "is_me": m.pk == me.pk,
+         "may_change_role": me.may(Action.CHANGE_ROLE, m), "may_remove": me.may(Action.REMOVE, m),
+         "may_set_cap": me.may(Action.SET_CAP, m),
          "form": cap_forms.get(m.user.username) or CapForm(initial={"monthly_cap": _dollars(m.monthly_cap)}),
          "role_form": role_forms.get(m.user.username) or RoleForm(initial={"role": m.role})}
         for m in memberships
@@ -91,11 +92,12 @@ def _team_context(request, cap_forms=None, threshold_form=None, role_forms=None,
     context = {
         "rows": rows, "threshold_form": threshold_form, "can_manage": me.role in MANAGING_ROLES, "is_owner": is_owner,
         "grantable_roles": [(role, role.label) for role in me.grantable_roles],
+        "removes_anyone": any(row["may_remove"] for row in rows),
         "role_descriptions": [(Role(role).label, text) for role, text in ROLE_DESCRIPTIONS.items()],
         "invitations": team.invitations.pending().select_related("invited_by").order_by("-created_at")
-        if me.is_manager else [],
+        if me.role in MANAGING_ROLES else [],
         "invite_form": InviteForm(),
-        "transfer_form": TransferForm(team=team, me=request.user) if is_owner else None,
+        "transfer_form": TransferForm(team=team, me=me) if is_owner else None,
         "can_leave": not is_owner or sum(row["membership"].role == Role.OWNER for row in rows) > 1,
     }
     return {**context, **extra}
@@ -120,17 +122,13 @@ def team_page(request):
 @require_POST
 @member_required
 def set_cap(request, username):
-    require_manager(request.membership)
-    membership = get_object_or_404(Membership, team=request.team, user__username=username)
+    membership = get_member_for(request, username, Action.SET_CAP)
     form = CapForm(request.POST)
     if not form.is_valid():
         return _team_page(request, status=400, cap_forms={username: form})
-    with transaction.atomic():
-        membership.monthly_cap = form.cleaned_data["monthly_cap"]
-        membership.save(update_fields=["monthly_cap"])
-        record(request.team, request.user, Event.Verb.CAP_CHANGED,
-               f"{username}: {_cap_text(membership.monthly_cap)}", member=username, cap=membership.monthly_cap)
-    messages.success(request, f"{username}'s monthly cap is now {_cap_text(membership.monthly_cap)}.")
+    with team_rules():
+        membership = request.team.set_cap(membership.user, form.cleaned_data["monthly_cap"], request.user)
+    messages.success(request, f"{username}'s monthly cap is now {cap_text(membership.monthly_cap)}.")
     return redirect("team")
 
 
@@ -145,22 +143,13 @@ def set_threshold(request):
         request.team.low_balance_threshold = form.cleaned_data["low_balance_threshold"]
         request.team.save(update_fields=["low_balance_threshold"])
         record(request.team, request.user, Event.Verb.THRESHOLD_CHANGED,
-               _cap_text(request.team.low_balance_threshold), threshold=request.team.low_balance_threshold)
-    messages.success(request, f"Low-balance warning: {_cap_text(request.team.low_balance_threshold)}.")
+               _threshold_text(request.team.low_balance_threshold), threshold=request.team.low_balance_threshold)
+    messages.success(request, f"Low-balance warning: {_threshold_text(request.team.low_balance_threshold)}.")
     return redirect("team")
 
 
-def _cap_text(micros):
+def _threshold_text(micros):
     return "none" if micros is None else format_micros(micros)
-
-
-@contextmanager
-def _team_rules():
-    """A rule the model keeps under its lock (two managers acting at once) is a 403."""
-    try:
-        yield
-    except TeamError as error:
-        raise PermissionDenied(str(error)) from None
 
 
 # Members and roles.
@@ -168,16 +157,16 @@ def _team_rules():
 @require_POST
 @member_required
 def change_role(request, username):
-    membership = get_member_for_manager(request, username)
+    membership = get_member_for(request, username, Action.CHANGE_ROLE)
     form = RoleForm(request.POST)
     if not form.is_valid():
         return _team_page(request, status=400, role_forms={username: form})
     role = form.cleaned_data["role"]
-    require_grant(request.membership, role)
+    require(request.membership, role, Action.GRANT)
     if role == membership.role:
         messages.info(request, f"{username} is already {membership.get_role_display().lower()}; nothing changed.")
         return redirect("team")
-    with _team_rules():
+    with team_rules():
         membership = request.team.change_role(membership.user, role, request.user)
     messages.success(request, f"{username} is now {membership.get_role_display().lower()}.")
     return redirect("team")
@@ -186,8 +175,8 @@ def change_role(request, username):
 @require_POST
 @member_required
 def remove_member(request, username):
-    membership = get_member_for_manager(request, username)
-    with _team_rules():
+    membership = get_member_for(request, username, Action.REMOVE)
+    with team_rules():
         request.team.remove_member(membership.user, request.user)
     messages.success(request, f"{username} is no longer in {request.team.name}.")
     return redirect("team")
@@ -198,7 +187,7 @@ def remove_member(request, username):
 def leave_team(request):
     """Anyone but the last owner; the session then falls back to another team, if any."""
     team = request.team
-    with _team_rules():
+    with team_rules():
         team.leave(request.user)
     forget_team(request)
     messages.success(request, f"You left {team.name}.")
@@ -209,11 +198,11 @@ def leave_team(request):
 @member_required
 def transfer_ownership(request):
     require_owner(request.membership)
-    form = TransferForm(request.POST, team=request.team, me=request.user)
+    form = TransferForm(request.POST, team=request.team, me=request.membership)
     if not form.is_valid():
         return _team_page(request, status=400, transfer_form=form)
-    successor = request.team.memberships.select_related("user").get(user__username=form.cleaned_data["username"])
-    with _team_rules():
+    successor = get_member_for(request, form.cleaned_data["username"], Action.TRANSFER)
+    with team_rules():
         request.team.transfer_ownership(request.user, successor.user)
     messages.success(request, f"{successor.user.get_username()} owns {request.team.name} now; you are an admin.")
     return redirect("team")
@@ -234,7 +223,7 @@ def close_team(request):
         status = 400
         if form.is_valid():
             try:
-                outcome = team.close()
+                outcome = team.close(request.user)
             except TeamHasMoney as error:
                 form.add_error(None, str(error))
                 status = 409
@@ -274,8 +263,8 @@ def invite(request):
     if not form.is_valid():
         return _team_page(request, status=400, invite_form=form)
     data = form.cleaned_data
-    require_grant(request.membership, data["role"])
-    with _team_rules(), transaction.atomic():  # the email is queued if and only if the invitation is made
+    require(request.membership, data["role"], Action.GRANT)
+    with team_rules(), transaction.atomic():  # the email is queued if and only if the invitation is made
         invitation, token = request.team.invite(request.user, data["role"], email=data["email"], days=data["days"])
         url = invitation_url(token)
         if invitation.email:

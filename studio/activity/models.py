@@ -10,6 +10,11 @@ from django.utils.text import Truncator
 
 from studio.accounts.access import MANAGING_ROLES
 from studio.appendonly import AppendOnlyModel, AppendOnlyQuerySet
+from studio.billing.models import format_micros
+
+# Data keys that hold money, in exact micro-dollars as recorded, and what their empty
+# value means. People read them in dollars (the audit page and its CSV).
+MONEY_KEYS = {"cap": "no cap", "threshold": "no warning"}
 
 
 class Event(AppendOnlyModel):
@@ -61,7 +66,7 @@ class Event(AppendOnlyModel):
     @property
     def details(self):
         """The data as (key, text) pairs, keys in order, for people to read."""
-        return [(key, "none" if value is None else str(value)) for key, value in sorted(self.data.items())]
+        return [(key, "none" if value is None else str(value)) for key, value in sorted(readable(self.data).items())]
 
 
 # Verbs the audit log shows (money, membership, roles, caps, API keys, share links);
@@ -72,6 +77,15 @@ AUDITED = frozenset({
     Event.Verb.OWNERSHIP_TRANSFERRED, Event.Verb.SHARED, Event.Verb.SHARE_REVOKED,
     Event.Verb.API_KEY_CREATED, Event.Verb.API_KEY_REVOKED,
 })
+
+
+def readable(data):
+    """An event's data with its money in dollars ("$50.00", "no cap"), the rest as recorded."""
+    return {key: _dollars(key, value) if key in MONEY_KEYS else value for key, value in data.items()}
+
+
+def _dollars(key, micros):
+    return MONEY_KEYS[key] if micros is None else format_micros(micros)
 
 
 def record(team, actor, verb, summary="", **data):

@@ -1,5 +1,7 @@
 """Team API keys: a script acts for a team, as one named member, with the member's role
-and caps. The key is shown once; only its hash is stored."""
+and caps. The key is shown once; only its hash is stored. A key works only while its
+team is active: closing a team revokes its keys, and the lookup refuses an archived
+team's all the same."""
 
 import hashlib
 import secrets
@@ -12,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from studio.accounts.roles import Action
 from studio.activity.models import Event, record
 from studio.api.ratelimit import check_rate
 
@@ -46,7 +49,11 @@ class APIKey(models.Model):
     @classmethod
     @transaction.atomic
     def issue(cls, team, member, name, created_by=None):
-        """A new key; returns (key, raw). The raw key cannot be recovered later."""
+        """A new key; returns (key, raw). The raw key cannot be recovered later. A member
+        issuing it must be allowed to act as `member` (studio.accounts.roles); without
+        `created_by` it is the operator's, from the command line."""
+        if created_by is not None:
+            team.acted_on(created_by, member, Action.ISSUE_KEY)
         raw = PREFIX + secrets.token_urlsafe(32)
         key = cls.objects.create(team=team, member=member, name=name, key_hash=hash_key(raw), prefix=raw[:12],
                                  created_by=created_by)

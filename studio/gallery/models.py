@@ -165,10 +165,11 @@ class ShareLink(models.Model):
 
     @classmethod
     def find_active(cls, token):
-        """The live link for `token`, or None (unknown, revoked or expired alike). The
-        lookup is by hash, so the database never compares the secret itself."""
+        """The live link for `token`, or None (unknown, revoked, expired, or of a closed
+        team alike). The lookup is by hash, so the database never compares the secret
+        itself."""
         link = cls.objects.active().select_related("gallery", "gallery__team").filter(
-            token_hash=hash_share_token(token)).first()
+            token_hash=hash_share_token(token), gallery__team__archived_at__isnull=True).first()
         if link is None or not secrets.compare_digest(link.token_hash, hash_share_token(token)):
             return None
         return link

@@ -1,3 +1,8 @@
+"""The operator's way to issue a team API key, outside the team's roles: whoever runs it
+already holds the database, so it may make a key acting as any member of an active team
+(the team's first owner by default). Inside the studio, a key is an action on its
+member and studio.accounts.roles decides who may make one (studio.api.views)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from studio.accounts.models import Role, Team
