@@ -13,7 +13,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	touch $@
 
-## Bring the studio up on embedded defaults: web + worker + gateway emulator.
+## Bring the studio up on embedded defaults: web + worker + gateway emulator. Without
+## DJANGO_SECRET_KEY, the first process makes a random key in var/secret_key (git-ignored)
+## that every later one on this checkout shares (studio/settings.py: dev_secret_key).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --no-input -v0
 	$(PY) manage.py seed_demo

@@ -1,28 +1,26 @@
-"""Fetching an image from a URL a member pasted, into the studio's storage.
+"""Fetching an image from a URL a member pasted, into the studio's storage, and the HTTP
+client for any request to a URL a user gave the studio (client callbacks too).
 
-The studio itself makes this request, so it must not become a way to reach what only
-the studio can reach (SSRF). A URL is used only if it is http(s), carries no user name
-or password, and names its host plainly (a name, a dotted-decimal IPv4 or an IPv6
-literal: never "2130706433", "0x7f.1" or "0177.0.0.1", which resolvers read as
-127.0.0.1). Every connection then goes through one network backend that resolves the
+The studio itself makes these requests, so they must not become a way to reach what
+only the studio can reach (SSRF): jobs/addresses.py holds the rules. Here the URL is
+judged as httpx will request it (parsed by httpx itself, so what is checked is what is
+requested), and every connection goes through one network backend that resolves the
 host itself, once, refuses it unless every address is public, and connects to one of
 exactly those addresses. The check and the connection therefore see the same DNS
 answer: a name that answers public first and 127.0.0.1 a moment later (DNS rebinding)
 cannot slip through between them. The URL is unchanged, so the Host header, TLS SNI and
 certificate verification still use the host name. Redirects are followed by hand and
 every hop goes through the same checks; the size, each read and the whole fetch are
-bounded. FETCH_ALLOW_PRIVATE_ADDRESSES turns the address check off (private
-deployments, tests with a local server); the URL checks stay.
+bounded. Only worker processes import this module (and httpx with it).
 """
 
-import ipaddress
-import re
-import socket
 import time
 
 import httpcore
 import httpx
 from django.conf import settings
+
+from jobs.addresses import HTTP_SCHEMES, IMAGE_URL, FetchRefused, check_parts, public_addresses
 
 MAX_REDIRECTS = 3
 TIMEOUT_SECONDS = 10
@@ -32,17 +30,6 @@ MAX_ADDRESSES_TRIED = 3
 
 # Bytes as sent: a compressed body would be inflated before the size limit sees it.
 IMAGE_HEADERS = {"Accept": "image/*", "Accept-Encoding": "identity"}
-PRIVATE = "The image URL points at a private or local address, which the studio does not fetch."
-# IPv4-compatible (deprecated) addresses are refused outright; NAT64 ones are judged by
-# the IPv4 address inside.
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-# How a resolver reads a host whose last label is a number: as an IPv4 address.
-NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$", re.IGNORECASE)
-
-
-class FetchRefused(ValueError):
-    """The URL cannot be used; the message says why, for the member."""
 
 
 def fetch_image_url(url):
@@ -72,73 +59,15 @@ def public_client(timeout=TIMEOUT_SECONDS):
                         headers={"User-Agent": "bria-studio/1.0"})
 
 
-def check_url(url):
-    """FetchRefused unless `url` is usable and its host resolves to public addresses
-    only. A check ahead of time, for a clear early answer; the connection itself is
-    pinned by `public_client`, which checks again."""
-    target = check_form(url)
-    public_addresses(target.raw_host.decode("ascii"), target.port or (443 if target.scheme == "https" else 80))
-
-
-def check_form(url):
-    """The URL as httpx will request it, or FetchRefused for one the studio does not use.
-    It is parsed by httpx itself, so what is checked is what is requested."""
+def check_form(url, name=IMAGE_URL, schemes=HTTP_SCHEMES):
+    """The URL as httpx will request it, or FetchRefused for one the studio does not use
+    (jobs/addresses.py's rules, on httpx's reading of it)."""
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        raise FetchRefused("The image URL is not a valid URL.") from None
-    if target.scheme not in ("http", "https"):
-        raise FetchRefused("Only http and https image URLs can be used.")
-    if not target.host:
-        raise FetchRefused("The image URL has no host.")
-    if target.userinfo:
-        raise FetchRefused("Image URLs with a user name or password are not used.")
-    if target.port is not None and not 0 < target.port < 65536:
-        raise FetchRefused("The image URL's port is not valid.")
-    if not _plainly_spelled(target.host):
-        raise FetchRefused("The image URL's host must be a name or a plainly written IP address.")
+        raise FetchRefused(f"{name} is not a valid URL.") from None
+    check_parts(target.scheme, target.host, bool(target.userinfo), target.port, name, schemes)
     return target
-
-
-def _plainly_spelled(host):
-    if ":" in host or "%" in host:
-        try:
-            return "%" not in host and ipaddress.IPv6Address(host) is not None
-        except ValueError:
-            return False
-    if NUMERIC_LABEL.match(host.removesuffix(".").rsplit(".", 1)[-1]):
-        try:
-            return str(ipaddress.IPv4Address(host)) == host
-        except ValueError:
-            return False
-    return True
-
-
-def public_addresses(host, port):
-    """Resolve `host` once: its addresses (as numeric strings, in the resolver's order),
-    all of them public unless FETCH_ALLOW_PRIVATE_ADDRESSES, else FetchRefused."""
-    try:
-        addresses = list(dict.fromkeys(info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
-    except (OSError, UnicodeError):
-        addresses = []
-    if not addresses:
-        raise FetchRefused(f"The host {host!r} could not be found.")
-    if not settings.FETCH_ALLOW_PRIVATE_ADDRESSES and not all(is_public(address) for address in addresses):
-        raise FetchRefused(PRIVATE)
-    return addresses
-
-
-def is_public(address):
-    """Globally routable unicast, including what an IPv6 address carries inside
-    (::ffff:127.0.0.1 is 127.0.0.1; so are 2002:7f00:1:: and 64:ff9b::7f00:1)."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6:
-        if ip in IPV4_COMPATIBLE:
-            return False
-        inner = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
-        if inner is not None and not is_public(str(inner)):
-            return False
-    return ip.is_global and not ip.is_multicast
 
 
 class PublicAddressBackend(httpcore.SyncBackend):

@@ -16,10 +16,11 @@ from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django_q.brokers import get_broker
 
-from jobs.emulator.server import EmulatorServer
+from devtools.emulator.server import EmulatorServer
 from studio.accounts.models import Membership, Role, Team
 from studio.api import ratelimit
 from studio.billing import money
+from tests.resolver import public_names  # noqa: F401 (a fixture for every test)
 from tests.s3 import media_env, s3_media, s3_server  # noqa: F401 (fixtures for every test module)
 from tests.smtp import empty_queue, silent_smtp_server, smtp_server  # noqa: F401 (fixtures for every test module)
 from tests.stack import Process, database_env

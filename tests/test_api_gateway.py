@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from jobs.emulator.images import render_fibo
+from devtools.emulator.images import render_fibo
 from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.accounts.models import Membership
@@ -254,11 +254,40 @@ def test_the_client_is_called_back_at_the_terminal_status(key, receiver, setting
     assert receiver.received == [{**receiver.received[0], "request_id": request_id, "status": "ERROR", "error": "boom"}]
 
 
-def test_a_callback_to_a_private_address_is_never_sent(key, receiver, settings):
+@pytest.mark.parametrize("url, reason", [
+    ("http://127.0.0.1:9/hook", "points at a private or local address"),
+    ("http://[::1]/hook", "points at a private or local address"),
+    ("http://169.254.169.254/latest/meta-data/", "points at a private or local address"),
+    ("http://10.0.0.5/hook", "points at a private or local address"),
+    ("http://localhost/hook", "points at a private or local address"),
+    ("http://hooks.invalid/hook", "names a host, 'hooks.invalid', that could not be found"),
+    ("http://2130706433/hook", "must name its host plainly"),
+    ("ftp://example.com/hook", "must be an HTTPS or HTTP URL"),
+    ("http://user:pw@example.com/hook", "must not carry a user name or password"),
+    ("https://example.com/" + "x" * 2000, "must be at most 2000 characters"),
+])
+def test_a_callback_the_studio_could_never_call_is_refused_at_submit(key, team, settings, url, reason):
+    settings.API_ALLOW_HTTP_CALLBACKS = True
+    response = submit_with_callback(key, url)
+    assert response.status_code == 400
+    assert response.json() == {"error": "Bad Request", "message": response.json()["message"]}
+    assert response.json()["message"].startswith("X-Webhook-URL") and reason in response.json()["message"]
+    assert not Job.objects.exists() and Wallet.objects.get(team=team).held == 0
+
+
+def test_a_callback_to_a_public_host_is_taken(key, settings):
+    settings.API_ALLOW_HTTP_CALLBACKS = False
+    assert submit_with_callback(key, "https://example.com/hook").status_code == 202
+    assert Job.objects.get().client_webhook_url == "https://example.com/hook"
+
+
+def test_a_callback_whose_address_is_private_by_delivery_is_never_sent(key, receiver, settings):
     from studio.api.tasks import deliver_callback
 
     settings.API_ALLOW_HTTP_CALLBACKS = True
-    submit_with_callback(key, receiver.url)
+    settings.FETCH_ALLOW_PRIVATE_ADDRESSES = True  # the receiver's loopback is allowed at submit…
+    assert submit_with_callback(key, receiver.url).status_code == 202
+    settings.FETCH_ALLOW_PRIVATE_ADDRESSES = False  # …and no longer when the callback is due
     job = Job.objects.get()
     Job.objects.filter(pk=job.pk).update(submission="accepted", request_id="cb-1")
     apply_status(job.pk, "ERROR", error="boom")

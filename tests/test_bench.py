@@ -10,8 +10,8 @@ from django.test import Client
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
+from devtools.bench import load, views
 from jobs.models import Job
-from studio.benchmarks import load, views
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify
 
@@ -31,18 +31,18 @@ def test_the_bench_views_are_not_mounted_by_default(team, member):
     assert not Job.objects.exists()
 
 
-@pytest.mark.urls("studio.benchmarks.urls")
+@pytest.mark.urls("devtools.bench.urls")
 def test_the_bench_server_keeps_the_studios_urls(db):
     assert Client(HTTP_HOST="127.0.0.1").get("/healthz").status_code == 200
 
 
-@pytest.mark.urls("studio.benchmarks.urls")
+@pytest.mark.urls("devtools.bench.urls")
 def test_the_trivial_view_answers(db):
     response = Client(HTTP_HOST="127.0.0.1").get("/_bench/trivial/")
     assert response.status_code == 200 and response.content == b"ok"
 
 
-@pytest.mark.urls("studio.benchmarks.urls")
+@pytest.mark.urls("devtools.bench.urls")
 def test_the_raw_view_holds_creates_the_job_books_the_entry_and_queues_the_task(team, member, settings):
     settings.Q_CLUSTER = ORM_BROKER
     response = raw_submit(team, member)
@@ -62,7 +62,7 @@ def test_the_raw_view_holds_creates_the_job_books_the_entry_and_queues_the_task(
     assert verify() == [], "the same shape of rows as the studio's own submissions"
 
 
-@pytest.mark.urls("studio.benchmarks.urls")
+@pytest.mark.urls("devtools.bench.urls")
 def test_with_redis_the_raw_view_pushes_the_task_after_the_commit(team, member, settings, monkeypatch,
                                                                    django_capture_on_commit_callbacks):
     settings.Q_CLUSTER = REDIS_BROKER
@@ -77,7 +77,7 @@ def test_with_redis_the_raw_view_pushes_the_task_after_the_commit(team, member, 
     assert SignedPackage.loads(package)["args"] == (Job.objects.get().pk,)
 
 
-@pytest.mark.urls("studio.benchmarks.urls")
+@pytest.mark.urls("devtools.bench.urls")
 def test_the_raw_view_never_overdraws(team, member, settings):
     settings.Q_CLUSTER = ORM_BROKER
     assert [raw_submit(team, member).status_code for _ in range(26)] == [202] * 25 + [402]

@@ -13,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from jobs.emulator.images import render_fibo
+from devtools.emulator.images import render_fibo
 from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Wallet
 from tests.stack import ROOT, wait_until

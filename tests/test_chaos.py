@@ -12,12 +12,18 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_q.brokers import get_broker
 
-from jobs.chaos import HANG, Faults, chaos_membership, classify, fault_mixes, make_plan
-from jobs.models import Job
+from datetime import timedelta
+
+from django.utils import timezone
+
+from devtools.chaos import HANG, Faults, chaos_membership, classify, fault_mixes, make_plan
+from jobs.models import Job, Lease
 from studio.billing import money
 from studio.billing.models import Entry
 from studio.billing.verify import verify
-from tests.stack import ROOT, database_env
+from studio.worker import heartbeat
+from studio.worker.heartbeat import live_clusters
+from tests.stack import ROOT, Process, database_env, wait_until
 
 SUMMARY = re.compile(r"chaos: (?P<jobs>\d+) jobs \((?P<completed>\d+) completed, (?P<failed>\d+) failed, "
                      r"(?P<error>\d+) error(?:, (?P<in_flight>\d+) in flight)?\), (?P<faults>\d+) faults injected, "
@@ -132,3 +138,50 @@ def test_the_plan_is_the_seeds():
     assert make_plan(9, 12) == make_plan(9, 12)
     assert {p.outcome for p in make_plan(9, 200)} == {"COMPLETED", "FAILED", "ERROR"}
     assert {p.outcome for p in make_plan(9, 200) if p.model == "rmbg"} == {"COMPLETED"}
+
+
+# Another worker cluster on the database ---------------------------------------------------------
+
+def cluster_leases():
+    return list(Lease.objects.filter(name__startswith=heartbeat.PREFIX).values_list("holder", flat=True))
+
+
+@pytest.mark.usefixtures("empty_queue")
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_run_refuses_to_start_while_another_worker_cluster_is_live(settings, tmp_path):
+    cluster = Process.manage("qcluster", ["qcluster"], {**database_env(), "Q_WORKERS": "1"}, tmp_path)
+    try:
+        [holder] = wait_until(live_clusters, seconds=60, what=lambda: f"the cluster's heartbeat\n{cluster.output()}")
+        assert holder.endswith(f":{cluster.pid}")
+
+        result = chaos(settings, tmp_path, "--jobs", "1", "--force")
+
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"chaos: a worker cluster is running on this database ({holder}) and would take the run's tasks: " \
+               "stop it and run again" in result.stderr
+        assert not Job.objects.exists(), "nothing was started"
+    finally:
+        cluster.stop()
+    assert cluster.exit_code() == 0 and cluster_leases() == [], "a cluster that stops says so at once"
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_cluster_on_this_host_no_longer_counts(tmp_path):
+    cluster = Process.manage("qcluster", ["qcluster"], {**database_env(), "Q_WORKERS": "1"}, tmp_path)
+    try:
+        wait_until(live_clusters, seconds=60, what=lambda: f"the cluster's heartbeat\n{cluster.output()}")
+    finally:
+        cluster.kill()  # SIGKILL: no chance to take its lease back
+    assert len(cluster_leases()) == 1 and live_clusters() == [], "its process is gone from this host"
+
+
+def test_a_cluster_on_another_host_counts_until_its_lease_lapses(db):
+    Lease.objects.create(name=f"{heartbeat.PREFIX}elsewhere", holder="worker-2:4242",
+                         expires_at=timezone.now() + timedelta(seconds=heartbeat.LASTS_SECONDS))
+    assert live_clusters() == ["worker-2:4242"]
+    with pytest.raises(CommandError, match=r"a worker cluster is running on this database \(worker-2:4242\)"):
+        call_command("chaos", "--jobs", "1")
+    assert live_clusters(timezone.now() + timedelta(seconds=heartbeat.LASTS_SECONDS + 1)) == []
+

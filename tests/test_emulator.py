@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jobs.emulator.images import SIZES, remove_background, render_fibo
-from jobs.emulator.server import EmulatorServer
+from devtools.emulator.images import SIZES, remove_background, render_fibo
+from devtools.emulator.server import EmulatorServer
 from tests.stack import bound_socket
 
 KEY = "test-key"
@@ -177,13 +177,16 @@ def test_missing_or_wrong_key_is_401(emulator, headers):
         ({"prompt": ""}, "prompt"),
         ({"prompt": "   "}, "prompt"),
         ({"prompt": 42}, "prompt"),
-        ({"prompt": "x" * 10_001}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
         ({"seed": "12"}, "seed"),
         ({"seed": True}, "seed"),
         ({"seed": 1.5}, "seed"),
         ({"steps_num": 0}, "steps_num"),
         ({"steps_num": 101}, "steps_num"),
-        ({"steps_num": 30.0}, "steps_num"),
+        ({"steps_num": 30.5}, "steps_num"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"guidance_scale": 7.125}, "guidance_scale"),
         ({"negative_prompt": "blur"}, "negative_prompt"),
     ],
 )
@@ -214,7 +217,8 @@ def test_non_json_or_non_object_body_is_400(client, raw):
         {"guidance_scale": 10},
         {"guidance_scale": 7.25, "steps_num": 1, "seed": 0},
         {"steps_num": 100, "seed": 5555, "aspect_ratio": "16:9"},
-        {"prompt": "y" * 10_000, "aspect_ratio": "9:16"},
+        {"prompt": "y" * 2000, "aspect_ratio": "9:16", "seed": 2**32 - 1},
+        {"steps_num": 30.0, "seed": None},
     ],
 )
 def test_fibo_accepts_values_at_the_bounds(client, body):

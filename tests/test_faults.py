@@ -12,7 +12,7 @@ import httpx
 import pytest
 from django_q.tasks import async_task
 
-from jobs.emulator.server import EmulatorServer
+from devtools.emulator.server import EmulatorServer
 from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify

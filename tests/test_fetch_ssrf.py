@@ -23,7 +23,8 @@ from PIL import Image
 
 from jobs import fetch, tasks
 from jobs.actions import start_rmbg_from_url
-from jobs.fetch import FetchRefused, check_url, fetch_image_url, is_public
+from jobs.addresses import FetchRefused, check_url, is_public
+from jobs.fetch import fetch_image_url
 from jobs.models import Job
 from studio.billing.models import Wallet
 from studio.library.models import Asset
@@ -142,28 +143,29 @@ def private_addresses_refused(settings):
 # The URL checks ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("url, reason", [
-    ("file:///etc/passwd", "Only http and https"),
-    ("ftp://example.com/a.png", "Only http and https"),
-    ("gopher://example.com:70/_GET", "Only http and https"),
-    ("data:image/png;base64,iVBORw0KGgo=", "Only http and https"),
-    ("javascript:alert(1)", "Only http and https"),
+    ("file:///etc/passwd", "must be an HTTP or HTTPS URL"),
+    ("ftp://example.com/a.png", "must be an HTTP or HTTPS URL"),
+    ("gopher://example.com:70/_GET", "must be an HTTP or HTTPS URL"),
+    ("data:image/png;base64,iVBORw0KGgo=", "must be an HTTP or HTTPS URL"),
+    ("javascript:alert(1)", "must be an HTTP or HTTPS URL"),
     ("http:///a.png", "no host"),
     ("http://user:secret@example.com/a.png", "user name or password"),
     ("http://example.com@127.0.0.1/a.png", "user name or password"),
     ("http://2130706433/", "plainly written"),
     ("http://0x7f000001/", "plainly written"),
     ("http://0x7f.1/", "plainly written"),
-    ("http://0177.0.0.1/", "not a valid URL"),  # httpx itself refuses leading zeros
+    ("http://0177.0.0.1/", "not a valid URL|plainly written"),  # httpx itself refuses leading zeros
     ("http://127.1/", "plainly written"),
     ("http://127.0.0.1./", "plainly written"),
     ("http://[fe80::1%25eth0]/", "plainly written"),
     ("http://example.com:99999/a.png", "port"),
     ("http://example.com:0/a.png", "port"),
     ("http://exa mple.com/a.png", "plainly written"),
-    ("http://\u2460\u2461\u2466.0.0.1/", "not a valid URL"),
+    ("http://\u2460\u2461\u2466.0.0.1/", "not a valid URL|plainly written"),  # httpx: not IDNA
 ])
 @pytest.mark.parametrize("allow_private", [False, True])
 def test_unusable_urls_are_refused_whatever_the_address_policy(settings, url, reason, allow_private):
+    """At submit (check_url, the web's reading) and when fetched (httpx's reading)."""
     settings.FETCH_ALLOW_PRIVATE_ADDRESSES = allow_private
     with pytest.raises(FetchRefused, match=reason):
         check_url(url)
@@ -325,14 +327,20 @@ def test_a_rebinding_answer_after_an_early_check_is_checked_again(private_addres
     assert network.connections == [] and server.seen == []
 
 
-def test_a_rebinding_url_pasted_for_rmbg_fails_before_the_gateway_without_charge(
+def test_a_url_rebound_to_a_private_address_by_fetch_time_ends_in_error_without_charge(
         private_addresses_refused, network, server, membership, emulator):
-    network.answers["rebind.test"] = [["127.0.0.1"]]
-    job = start_rmbg_from_url(membership, f"http://rebind.test:{server.port}/image.png")
+    """Public when it was submitted (so the submit-time check let it through), 127.0.0.1
+    when the worker fetches it: the studio's own fetch failed, so ERROR, not FAILED (which
+    is the gateway's verdict, and billed)."""
+    network.answers["rebind.test"] = [[PUBLIC_IP], ["127.0.0.1"]]
+    url = f"http://rebind.test:{server.port}/image.png"
+    check_url(url)
+    job = start_rmbg_from_url(membership, url)
     assert tasks.submit_job(job.pk) == "refused"
     job = Job.objects.get(pk=job.pk)
-    assert (job.status, job.money, job.submission) == ("FAILED", "released", "rejected")
-    assert "private or local address" in job.error
+    assert (job.status, job.money, job.submission) == ("ERROR", "released", "rejected")
+    assert job.error.startswith("The image could not be used: The image URL points at a private or local address")
+    assert job.error.endswith("You were not charged.")
     assert server.seen == [] and network.connections == [] and emulator.requests() == []
     assert not Asset.objects.exists()
     wallet = Wallet.objects.get(team=membership.team)

@@ -2,7 +2,7 @@
 production processes install; the emulator's image models (numpy, OpenCV), honcho and the
 test tools are in requirements-dev.txt. So the product must start without them: the
 gateway's request contract lives in the product (jobs/contract.py) and the emulator
-imports it, never the other way round, and only development tools (the
+imports it, never the other way round, and only the development tools (devtools/: the
 `pixazo_emulator`, `chaos` and `bench` commands) import the emulator or test helpers."""
 
 import ast
@@ -23,8 +23,7 @@ DEVELOPMENT_ONLY = ("numpy", "cv2", "honcho", "moto", "aiosmtpd", "playwright", 
 # Development tools, which `make run`, `make bench` and the tests run with the development
 # requirements installed: the emulator, the chaos run (the emulator in-process) and the
 # benchmark (the emulator and a moto S3 server as processes).
-TOOLING = ("jobs.emulator", "jobs.chaos", "studio.benchmarks", "jobs.management.commands.chaos",
-           "jobs.management.commands.pixazo_emulator", "jobs.management.commands.bench")
+TOOLING = ("devtools",)
 PRODUCTION_COMMANDS = ("release", "check", "migrate", "collectstatic", "qcluster", "verify_ledger", "topup", "create_api_key")
 # Run before anything else in a child: importing any development-only package fails.
 WITHOUT_DEVELOPMENT_PACKAGES = f"import sys\nfor name in {DEVELOPMENT_ONLY!r}:\n    sys.modules[name] = None\n"
@@ -54,7 +53,7 @@ commands = get_commands()
 for name in {PRODUCTION_COMMANDS!r}:
     load_command_class(commands[name], name)
 print(len(list(views(get_resolver().url_patterns))), "views", len(modules), "modules",
-      "emulator loaded" if "jobs.emulator.server" in sys.modules else "emulator not loaded")
+      "emulator loaded" if "devtools.emulator.server" in sys.modules else "emulator not loaded")
 """
 MANAGE = WITHOUT_DEVELOPMENT_PACKAGES + """
 from django.core.management import execute_from_command_line
@@ -86,7 +85,7 @@ def test_the_product_loads_every_view_module_and_command_without_development_pac
 
 
 def test_the_emulator_is_what_needs_them(tmp_path):
-    code, output = run(tmp_path, WITHOUT_DEVELOPMENT_PACKAGES + "import jobs.emulator.server")
+    code, output = run(tmp_path, WITHOUT_DEVELOPMENT_PACKAGES + "import devtools.emulator.images")
     assert code != 0 and re.search(r"import of (numpy|cv2) halted", output)
 
 

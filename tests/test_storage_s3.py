@@ -21,9 +21,9 @@ from django.test import Client, override_settings
 from PIL import Image
 from storages.backends.s3 import S3Storage
 
+from devtools.emulator.images import render_fibo
 from jobs import tasks
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from jobs.models import Job
 from studio.api.models import APIKey
 from studio.gallery.models import Gallery, GalleryItem, ShareLink

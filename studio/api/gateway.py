@@ -4,14 +4,16 @@ base URL and the key, and is then paid from the team wallet, capped, audited and
 in the library.
 
 Request validation is the gateway's own: jobs/contract.py implements the seed document,
-and the bundled emulator uses it too. Money and jobs go through the same actions as the
-studio page.
+and the studio's form, its native API and the bundled emulator use it too. On top of it
+the studio judges, before anything is held, the URLs it will have to reach itself: a
+callback's X-Webhook-URL and an RMBG image_url must have the right scheme, a host that
+resolves, and only public addresses (jobs/addresses.py), or the answer is a 400 saying which
+and why. Money and jobs go through the same actions as the studio page.
 """
 
 import datetime
 import uuid
 from functools import cache
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -21,14 +23,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import actions
+from jobs.addresses import FetchRefused, check_url
 from jobs.contract import (
+    GATEWAY_MODELS,
     HttpError,
+    fibo_params,
     parse_json_object,
     validate_fibo,
     validate_rmbg,
 )
 from jobs.models import Job, Status
-from jobs.params import GATEWAY_MODELS, fibo_params
 from studio.api.models import APIKey
 from studio.api.ratelimit import RateLimited
 from studio.billing.money import CapExceeded, InsufficientFunds
@@ -36,6 +40,7 @@ from studio.library.media import signed_media_url
 
 MODEL_BY_GATEWAY_ID = {model_id: model for model, (model_id, _) in GATEWAY_MODELS.items()}
 INSUFFICIENT = {"error": "Insufficient Balance", "message": "Your wallet does not have enough balance."}
+CALLBACK_URL_MAX_LENGTH = Job._meta.get_field("client_webhook_url").max_length
 UNAUTHORIZED = {"error": "Unauthorized", "message": "Access denied due to missing or invalid subscription key."}
 
 
@@ -82,30 +87,39 @@ def request_id_of(job):
 
 
 def _callback(request):
-    """X-Webhook-URL and X-Webhook-Mode, checked as the gateway checks them."""
+    """X-Webhook-URL and X-Webhook-Mode, checked as the gateway checks them, and the URL
+    one the studio can call: HTTPS (plain HTTP too with API_ALLOW_HTTP_CALLBACKS), a
+    host that resolves, public addresses only."""
     url = request.headers.get("X-Webhook-URL", "")
     mode = request.headers.get("X-Webhook-Mode", "terminal")
     if mode not in ("terminal", "sync"):
         raise GatewayAnswer(400, "Bad Request", "X-Webhook-Mode must be terminal or sync")
     if not url:
         return {}
-    allowed = ("https", "http") if settings.API_ALLOW_HTTP_CALLBACKS else ("https",)
-    if urlsplit(url).scheme not in allowed or not urlsplit(url).hostname or len(url) > 2000:
-        raise GatewayAnswer(400, "Bad Request", "X-Webhook-URL must be an HTTPS URL")
+    if len(url) > CALLBACK_URL_MAX_LENGTH:
+        raise GatewayAnswer(400, "Bad Request", f"X-Webhook-URL must be at most {CALLBACK_URL_MAX_LENGTH} characters")
+    _reachable(url, "X-Webhook-URL", ("https", "http") if settings.API_ALLOW_HTTP_CALLBACKS else ("https",))
     return {"client_webhook_url": url, "client_webhook_mode": mode}
+
+
+def _reachable(url, name, schemes=("http", "https")):
+    try:
+        check_url(url, name=name, schemes=schemes)
+    except FetchRefused as exc:
+        raise GatewayAnswer(400, "Bad Request", str(exc)) from None
 
 
 def _submit(request, key, membership, model):
     body = parse_json_object(request.body)
+    clean = validate_fibo(body) if model == Job.Model.FIBO else validate_rmbg(body)
     callback = _callback(request)
+    if model == Job.Model.RMBG:
+        _reachable(clean["image_url"], "image_url")
     try:
         if model == Job.Model.FIBO:
-            clean = validate_fibo(body)
-            params = fibo_params(clean["prompt"], clean["aspect_ratio"], clean["seed"], clean["steps_num"],
-                                 str(clean["guidance_scale"]))
-            job = actions.start_fibo(membership, params, **callback)
+            job = actions.start_fibo(membership, fibo_params(**clean), **callback)
         else:
-            job = actions.start_rmbg_from_url(membership, validate_rmbg(body)["image_url"], **callback)
+            job = actions.start_rmbg_from_url(membership, clean["image_url"], **callback)
     except InsufficientFunds:
         raise GatewayAnswer(402, **INSUFFICIENT) from None
     except (CapExceeded, PermissionDenied) as exc:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 from ninja.schema import DjangoGetter
-from pydantic import BeforeValidator, ConfigDict, model_validator
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema, model_validator
 
 from studio.billing.models import MICROS_PER_DOLLAR
 
@@ -64,6 +64,14 @@ def _json_integer(value):
 
 
 JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+def contract_field(python_type, check, json_schema):
+    """A body field judged by one of the gateway contract's checks (jobs/contract.py):
+    the same rule and the same message as the studio's form and both gateway APIs, its
+    ValueError reported in `details`. OpenAPI shows `json_schema`, which must accept
+    everything the check accepts (schemathesis holds it to that)."""
+    return Annotated[python_type, BeforeValidator(check), WithJsonSchema(json_schema)]
 
 
 class Pages(LimitOffsetPagination):

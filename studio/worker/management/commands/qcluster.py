@@ -27,6 +27,7 @@ from django_q.cluster import Cluster
 from django_q.management.commands import qcluster
 
 from studio.worker import stopping
+from studio.worker.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,15 @@ class Command(qcluster.Command):
 
 class BoundedCluster(Cluster):
     stop_started = False
+    heartbeat = None
+
+    def start(self):
+        """Start, then say so in the database until stopped (studio/worker/heartbeat.py)."""
+        pid = super().start()
+        if not self.stop_started:  # a signal during the start stops it before it runs
+            self.heartbeat = Heartbeat()
+            self.heartbeat.start()
+        return pid
 
     def stop(self):
         """Called from the signal handler (and by --run-once); a second signal while the
@@ -66,6 +76,8 @@ class BoundedCluster(Cluster):
                            "as after a crash, for the sweeper", self.name, killed, settings.Q_STOP_SECONDS)
             self.sentinel.join()
         logger.info("Q Cluster %s has stopped.", self.name)
+        if self.heartbeat:
+            self.heartbeat.stop()
         self.start_event = self.stop_event = None
         return True
 

@@ -42,8 +42,6 @@ from jobs.contract import (
     validate_rmbg,
 )
 
-from . import images
-
 FIBO = "bria-fibo-bbq-preview"
 RMBG = "bria-rmbg-2-0-682"
 # model_id -> the request endpoint below /<model_id>/v1/
@@ -143,11 +141,21 @@ def fetch_image(url: str) -> bytes:
     return data
 
 
+def image_models():
+    """The stand-in image models, imported when a server starts rather than with this
+    module: they bring numpy and OpenCV, which only an emulator's process should hold."""
+    from devtools.emulator import images
+
+    return images
+
+
 def run_model(model_id: str, params: dict) -> bytes:
     """The output PNG for a job; raises ModelFailure for input problems."""
+    images = image_models()
     if model_id == FIBO:
         return images.render_fibo(
-            params["prompt"], params["seed"], params["aspect_ratio"], params["steps_num"], params["guidance_scale"]
+            params["prompt"], params["seed"], params["aspect_ratio"], params["steps_num"],
+            float(params["guidance_scale"]),
         )
     data = fetch_image(params["image_url"])
     try:
@@ -269,6 +277,7 @@ class EmulatorServer:
     # ---------------------------------------------------------------- lifecycle
 
     def _start_background(self):
+        image_models()  # loaded before the first job, not on its clock
         self._workers = DaemonPool("emulator-model", 4)
         self._deliverers = DaemonPool("emulator-webhook", 16)
         threading.Thread(target=self._tick_forever, name="emulator-ticker", daemon=True).start()

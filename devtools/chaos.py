@@ -13,8 +13,9 @@ Afterwards every job must have ended; the ledger must verify (studio.billing.ver
 released otherwise; and no job may have reached the gateway twice.
 
 Another worker on the same database would take some of the run's tasks and send them to
-its own gateway: the checks then name those jobs (a request id the chaos gateway never
-issued). Stop the studio's worker before a run.
+its own gateway: a run refuses to start while another worker cluster is alive on the
+database (each announces itself there: studio/worker/heartbeat.py), and the checks name
+any job that still went astray (a request id the chaos gateway never issued).
 """
 
 import contextlib
@@ -41,17 +42,17 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django_q.models import Schedule
 
+from devtools.emulator.server import EmulatorServer, image_models
 from jobs.actions import start_fibo, start_rmbg_from_upload
-from jobs.emulator import images
-from jobs.emulator.server import EmulatorServer
+from jobs.contract import fibo_params
 from jobs.models import Job, Status, WebhookDelivery
-from jobs.params import fibo_params
 from jobs.tasks import SUBMIT_UNCERTAIN_AFTER
 from studio.accounts.models import Team
 from studio.billing import money
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify
 from studio.processes import Child, free_port
+from studio.worker.heartbeat import LASTS_SECONDS, live_clusters
 
 TEAM_SLUG = "chaos"
 USERNAME = "chaos"
@@ -298,7 +299,7 @@ def start_jobs(membership, plan, run):
     jobs = []
     for number, planned in enumerate(plan, 1):
         if planned.model == Job.Model.RMBG:
-            picture = picture or images.render_fibo("a bright parcel on a plain table", 7, "1:1")
+            picture = picture or image_models().render_fibo("a bright parcel on a plain table", 7, "1:1")
             jobs.append(start_rmbg_from_upload(membership, picture))
         else:
             prompt = f"chaos {run} #{number}: {SUBJECTS[number % len(SUBJECTS)]}{MARKERS[planned.outcome]}"
@@ -449,6 +450,11 @@ class ChaosRun:
                 self.stop()
 
     def preflight(self):
+        clusters = live_clusters()
+        if clusters:
+            raise ChaosError(f"a worker cluster is running on this database ({', '.join(clusters)}) and would take "
+                             "the run's tasks: stop it and run again (a cluster that was killed is forgotten "
+                             f"within {LASTS_SECONDS} s)")
         others = Job.objects.in_flight().exclude(team__slug=TEAM_SLUG).count()
         if others and not self.force:
             raise ChaosError(f"{others} jobs of other teams are in flight on this database, and the chaos worker would "

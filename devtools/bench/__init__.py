@@ -9,6 +9,6 @@
                  DJANGO_SETTINGS_MODULE of the bench's processes): the normal app never
                  routes to the yardsticks
 
-Not an app: nothing here has models or migrations. `manage.py bench`
-(jobs/management/commands/bench.py) runs it.
+Part of the devtools app (no models, no migrations). `manage.py bench`
+(devtools/management/commands/bench.py) runs it.
 """

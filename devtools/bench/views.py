@@ -1,6 +1,6 @@
 """The yardsticks the gateway-compatible API is measured against, on the same server and
 database: a view that does nothing, and one that does a submission's writes and nothing
-else. Mounted only by studio/benchmarks/urls.py, on the bench's own web server."""
+else. Mounted only by devtools/bench/urls.py, on the bench's own web server."""
 
 import uuid
 from functools import cache

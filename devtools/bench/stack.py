@@ -44,23 +44,13 @@ def cpu_seconds(pids):
     return used
 
 
-class CpuMeter:
-    """CPU used by groups of processes between two readings. It samples every 0.25 s, so
-    a process that ends in between (a database connection past its CONN_MAX_AGE) still
-    counts, up to its last sample; one that starts in between counts from zero."""
+class Sampler:
+    """Calls `_loop` in a daemon thread between start() and stop()."""
 
-    def __init__(self, interval=0.25):
+    def __init__(self, interval, name):
         self.interval = interval
-        self.groups = {}  # name -> callable returning the group's pids
-        self.seen = {}  # name -> {pid: CPU seconds at its last sample}
-        self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bench-cpu", daemon=True)
-
-    def add(self, name, pids):
-        with self._lock:
-            self.groups[name] = pids
-            self.seen[name] = {}
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self):
         self._thread.start()
@@ -70,6 +60,23 @@ class CpuMeter:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+
+
+class CpuMeter(Sampler):
+    """CPU used by groups of processes between two readings. It samples every 0.25 s, so
+    a process that ends in between (a database connection past its CONN_MAX_AGE) still
+    counts, up to its last sample; one that starts in between counts from zero."""
+
+    def __init__(self, interval=0.25):
+        super().__init__(interval, "bench-cpu")
+        self.groups = {}  # name -> callable returning the group's pids
+        self.seen = {}  # name -> {pid: CPU seconds at its last sample}
+        self._lock = threading.Lock()
+
+    def add(self, name, pids):
+        with self._lock:
+            self.groups[name] = pids
+            self.seen[name] = {}
 
     def reading(self):
         self._sample()
@@ -135,29 +142,18 @@ def pss_kb(pid):
     return 0
 
 
-class MemorySampler:
+class MemorySampler(Sampler):
     """Samples process trees in a thread: the peak of each tree's summed RSS and PSS.
     Per-process peaks need no sampling: the kernel keeps them (VmHWM)."""
 
     def __init__(self, interval=0.25):
-        self.interval = interval
+        super().__init__(interval, "bench-memory")
         self.trees = {}  # name -> root pid
         self.peaks = {}  # name -> {"rss_kb", "pss_kb", "processes"}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
 
     def watch(self, name, pid):
         self.trees[name] = pid
         self.peaks.setdefault(name, {"rss_kb": 0, "pss_kb": 0, "processes": 0})
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def _loop(self):
         while not self._stop.wait(self.interval):

@@ -1,14 +1,14 @@
 """The benchmark's web server: the studio's settings, unchanged, plus the bench-only
-views (studio/benchmarks/urls.py) and a static root of its own.
+views (devtools/bench/urls.py) and a static root of its own.
 
-Selected with DJANGO_SETTINGS_MODULE=studio.benchmarks.settings, so the yardsticks are
+Selected with DJANGO_SETTINGS_MODULE=devtools.bench.settings, so the yardsticks are
 reachable only on a server started for the bench, never through a flag on a real one.
 """
 
 from studio.settings import *
 from studio.settings import VAR_DIR, env_str
 
-ROOT_URLCONF = "studio.benchmarks.urls"
+ROOT_URLCONF = "devtools.bench.urls"
 
 # With DEBUG off, static files come from collectstatic's manifest. The bench collects
 # into a scratch folder rather than the checkout's staticfiles/, which a development

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.emulator.server import EmulatorServer
+from devtools.emulator.server import EmulatorServer
 
 
 class Command(BaseCommand):

@@ -1,12 +1,12 @@
 """python manage.py chaos --jobs N: paid jobs through the studio's real worker and web
-server against a faulty gateway emulator, then the money checks (see jobs/chaos.py)."""
+server against a faulty gateway emulator, then the money checks (see devtools/chaos.py)."""
 
 import secrets
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.chaos import ChaosError, ChaosRun, in_main_thread
+from devtools.chaos import ChaosError, ChaosRun, in_main_thread
 
 
 def fraction(value):
@@ -23,7 +23,8 @@ def _interrupt(signum, frame):
 class Command(BaseCommand):
     help = ("Run N jobs through the studio's worker and web server against the gateway emulator with faults, "
             "duplicate webhooks and forced failures; check that every job ended and the money is right. "
-            "Exits non-zero on drift or a stuck job. Stop the studio's own worker first.")
+            "Exits non-zero on drift or a stuck job; refuses to start while another worker cluster runs on the "
+            "database (stop the studio's own worker first).")
 
     def add_arguments(self, parser):
         parser.add_argument("--jobs", type=int, default=20, help="how many jobs to run (default 20)")

@@ -46,19 +46,19 @@ from django_q.brokers import get_broker
 from django_q.models import OrmQ
 from PIL import Image
 
-from jobs.models import TERMINAL, Job, Status, WebhookDelivery, hash_token
-from jobs.params import GATEWAY_MODELS, fibo_params
-from jobs.queue import uses_orm_broker
-from studio.accounts.models import Team
-from studio.api.models import APIKey
-from studio.benchmarks import load
-from studio.benchmarks.stack import (
+from devtools.bench import load
+from devtools.bench.stack import (
     CpuMeter,
     MemorySampler,
     database_backends,
     descendants,
     status_kb,
 )
+from jobs.contract import GATEWAY_MODELS, fibo_params
+from jobs.models import TERMINAL, Job, Status, WebhookDelivery, hash_token
+from jobs.queue import uses_orm_broker
+from studio.accounts.models import Team
+from studio.api.models import APIKey
 from studio.billing import money
 from studio.billing.models import MICROS_PER_DOLLAR
 from studio.library.models import Asset, Star
@@ -256,7 +256,7 @@ class Bench:
     def env(self):
         return {
             # One configuration for every process of the stack, as in production.
-            "DJANGO_SETTINGS_MODULE": "studio.benchmarks.settings",
+            "DJANGO_SETTINGS_MODULE": "devtools.bench.settings",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": self.secret_key,
             "ALLOWED_HOSTS": "127.0.0.1,localhost",

@@ -4,7 +4,7 @@
 
 Seeds a scratch database, starts gunicorn, the django-q2 worker and the gateway emulator
 as real processes, loads them, stops them (also on failure) and prints one JSON object on
-stdout; progress goes to stderr. studio/benchmarks/ holds the phases and what each figure
+stdout; progress goes to stderr. devtools/bench/ holds the phases and what each figure
 means; `make bench` creates and drops the database.
 
 Seeded rows include ledger entries, which can never be deleted: it runs only on a
@@ -20,7 +20,7 @@ from dataclasses import fields
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from studio.benchmarks.runner import Bench, Options
+from devtools.bench.runner import Bench, Options
 
 
 class Command(BaseCommand):

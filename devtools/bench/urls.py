@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from studio.benchmarks import views
+from devtools.bench import views
 from studio.urls import urlpatterns as studio_urlpatterns
 
 urlpatterns = [
