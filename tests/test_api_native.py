@@ -23,8 +23,8 @@ from django.utils import timezone
 from PIL import Image
 
 from jobs.actions import start_fibo
+from jobs.contract import fibo_params
 from jobs.models import Job
-from jobs.params import fibo_params
 from jobs.transitions import apply_status
 from studio.accounts.models import Membership, Role, Team
 from studio.activity.models import Event
@@ -263,7 +263,7 @@ def test_a_fibo_job_holds_its_price_and_shows_everywhere(team, as_member):
     ({"prompt": "x", "seed": 2**32}, "seed"),
     ({"prompt": "x", "aspect_ratio": "2:1"}, "aspect_ratio"),
     ({"prompt": ""}, "prompt"),
-    ({"prompt": "   "}, "body"),
+    ({"prompt": "   "}, "prompt"),
 ])
 def test_out_of_bounds_input_is_422_naming_the_field_and_books_nothing(team, as_member, body, field):
     details = error(post(as_member, "/api/jobs/fibo", body), 422, "invalid")

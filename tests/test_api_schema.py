@@ -15,8 +15,8 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.api.models import APIKey

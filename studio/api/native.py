@@ -111,6 +111,15 @@ def http_error(request, exc):
     return _error(request, exc.status_code, "bad_request" if exc.status_code == 400 else "error", exc.message)
 
 
+@api.exception_handler(Exception)
+def unexpected(request, exc):
+    """Anything else (a body Django will not read, a bug) goes on to Django, which answers
+    and logs it as for any page, and sentry-sdk reports a 500; studio.api.middleware then
+    puts the answer in the error shape. (django-ninja's own default would answer a debug
+    traceback in plain text.)"""
+    raise exc
+
+
 api.add_router("/jobs", "jobs.api.router")
 api.add_router("/wallet", "studio.billing.api.router")
 api.add_router("/library", "studio.library.api.router")
