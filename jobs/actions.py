@@ -8,8 +8,8 @@ import secrets
 
 from django.db import transaction
 
+from jobs.contract import MAX_SEED
 from jobs.models import Job, Status
-from jobs.params import MAX_SEED
 from jobs.queue import enqueue
 from studio.accounts.access import require_runner
 from studio.activity.models import Event, record

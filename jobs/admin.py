@@ -1,23 +1,19 @@
+"""Jobs and webhook deliveries are written by the studio alone (jobs/transitions.py,
+jobs/webhooks.py): the admin shows them."""
+
 from django.contrib import admin
 
 from jobs.models import Job, WebhookDelivery
+from studio.admin import ReadOnlyAdmin
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyAdmin):
     list_display = ["code", "team", "model", "status", "submission", "money", "price", "created_by", "created_at"]
     list_filter = ["model", "status", "submission", "money"]
     search_fields = ["code", "request_id", "team__slug"]
-    readonly_fields = [f.name for f in Job._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["job", "status", "received_at", "duplicates"]
-    readonly_fields = ["job", "status", "payload", "received_at", "duplicates"]

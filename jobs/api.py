@@ -11,20 +11,21 @@ from ninja import Status as Answer
 from ninja.pagination import paginate
 from pydantic import ConfigDict, model_validator
 
-from jobs import actions, params
-from jobs.contract import is_text
+from jobs import actions, contract
+from jobs.access import get_job_for_member
+from jobs.addresses import check_url
 from jobs.models import Job, Status
-from jobs.views import get_job_for_member
 from studio.api.schemas import (
     ERRORS,
     BodyIn,
     IsoDateTime,
-    JsonInt,
     code_of,
+    contract_field,
     usd_of,
     username_of,
 )
-from studio.library.media import get_asset_for_member, signed_media_url
+from studio.library.access import get_asset_for_member
+from studio.library.media import signed_media_url
 
 router = Router(tags=["jobs"])
 
@@ -78,21 +79,36 @@ class JobFilter(FilterSchema):
     created_before: Annotated[IsoDateTime | None, FilterLookup("created_at__lt")] = None
 
 
-class FiboIn(BodyIn):
-    prompt: str = Field(min_length=1, max_length=params.MAX_PROMPT_LENGTH)
-    aspect_ratio: Literal["1:1", "16:9", "4:3", "9:16"] = params.DEFAULT_ASPECT_RATIO
-    seed: JsonInt | None = Field(None, ge=0, le=params.MAX_SEED, description="Empty for a random seed.")
-    steps_num: JsonInt = Field(params.DEFAULT_STEPS, ge=params.MIN_STEPS, le=params.MAX_STEPS)
-    guidance_scale: Decimal = Field(params.DEFAULT_GUIDANCE, ge=params.MIN_GUIDANCE, le=params.MAX_GUIDANCE,
-                                    max_digits=4, decimal_places=2)
+def _integers(low, high):
+    return {"type": "integer", "minimum": low, "maximum": high}
 
-    @model_validator(mode="after")
-    def prompt_has_text(self):
-        if not self.prompt.strip():
-            raise ValueError("prompt must not be blank")
-        if not is_text(self.prompt):
-            raise ValueError("prompt must be text without NUL characters or lone surrogates")
-        return self
+
+def _image_url_at_submit(value):
+    """The contract's image URL, and one the studio can already tell it could fetch."""
+    return check_url(contract.image_url(value), name="image_url")
+
+
+# The gateway's parameters, judged by jobs/contract.py as the form and both gateway APIs judge them.
+Prompt = contract_field(str, contract.prompt, {"type": "string", "minLength": 1})
+AspectRatio = contract_field(str, contract.aspect_ratio, {"type": "string", "enum": list(contract.ASPECT_RATIOS)})
+Seed = contract_field(int | None, contract.seed,
+                      {"anyOf": [_integers(contract.MIN_SEED, contract.MAX_SEED), {"type": "null"}]})
+Steps = contract_field(int, contract.steps_num, _integers(contract.MIN_STEPS, contract.MAX_STEPS))
+Guidance = contract_field(Decimal, contract.guidance_scale,
+                          {"type": "number", "minimum": int(contract.MIN_GUIDANCE),
+                           "maximum": int(contract.MAX_GUIDANCE)})
+ImageUrl = contract_field(str, _image_url_at_submit, {"type": "string", "maxLength": contract.MAX_IMAGE_URL_LENGTH,
+                                                      "pattern": r"^[hH][tT][tT][pP][sS]?://\S+$"})
+
+
+class FiboIn(BodyIn):
+    prompt: Prompt = Field(description=f"At most {contract.MAX_PROMPT_LENGTH} characters; surrounding whitespace "
+                                       "is removed.")
+    aspect_ratio: AspectRatio = contract.DEFAULT_ASPECT_RATIO
+    seed: Seed = Field(None, description="Empty for a random seed.")
+    steps_num: Steps = contract.DEFAULT_STEPS
+    guidance_scale: Guidance = Field(contract.DEFAULT_GUIDANCE, description="At most two decimal places.",
+                                     json_schema_extra={"default": float(contract.DEFAULT_GUIDANCE)})
 
 
 class RmbgIn(BodyIn):
@@ -100,14 +116,12 @@ class RmbgIn(BodyIn):
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["image_url"]}, {"required": ["asset"]}]})
 
-    image_url: str = Field(None, max_length=params.MAX_IMAGE_URL_LENGTH, pattern=r"^https?://[^\s]+$",
-                           description="An http(s) image URL the studio fetches.")
+    image_url: ImageUrl = Field(None, description="An http(s) image URL on a public host, which the studio "
+                                                  "fetches.")
     asset: uuid.UUID = Field(None, description="An image of the team's library.")
 
     @model_validator(mode="after")
     def one_source(self):
-        if self.image_url is not None and not is_text(self.image_url):
-            raise ValueError("image_url must be text without NUL characters or lone surrogates")
         if (self.image_url is None) == (self.asset is None):
             raise ValueError("give either image_url or asset, not both")
         return self
@@ -130,8 +144,8 @@ def get_job(request, code: uuid.UUID):
 
 @router.post("/fibo", response={201: JobOut, **ERRORS}, summary="Generate an image with Bria FIBO ($0.04)")
 def start_fibo(request, body: FiboIn):
-    job = actions.start_fibo(request.membership, params.fibo_params(
-        body.prompt.strip(), body.aspect_ratio, body.seed, body.steps_num, body.guidance_scale))
+    job = actions.start_fibo(request.membership, contract.fibo_params(
+        body.prompt, body.aspect_ratio, body.seed, body.steps_num, body.guidance_scale))
     return Answer(201, get_job_for_member(request, job.code))
 
 

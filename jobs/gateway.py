@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 from django.conf import settings
 
-from jobs.params import GATEWAY_MODELS
+from jobs.contract import GATEWAY_MODELS
 from studio.ops.metrics import observe_gateway_answer
 from studio.worker import stopping
 

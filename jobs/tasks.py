@@ -11,13 +11,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from jobs import params as job_params
-from jobs.fetch import FetchRefused, fetch_image_url
+from jobs import contract, transitions
+from jobs.addresses import FetchRefused
+from jobs.fetch import fetch_image_url
 from jobs.gateway import GatewayError, OutOfBalance, PixazoClient, SubmitOutcomeUnknown
 from jobs.models import Job, Lease, Status, hash_token
 from jobs.transitions import apply_status, fail_before_gateway
@@ -88,19 +88,16 @@ def submit_job(job_id):
         async_task("jobs.tasks.submit_job", job_id)
         return "handed back"
     token = secrets.token_urlsafe(32)
-    # The claim is committed before the POST: a second delivery of this task finds the
-    # job no longer pending and does nothing, so the gateway is never paid twice.
-    claimed = Job.objects.filter(pk=job_id, submission=Job.Submission.PENDING, status=Status.QUEUED).update(
-        submission=Job.Submission.SUBMITTING, webhook_token_hash=hash_token(token), updated_at=timezone.now()
-    )
-    if not claimed:
+    if not transitions.claim_submit(job_id, hash_token(token)):
         return "already claimed"
     job = Job.objects.select_related("source_asset", "team", "created_by").get(pk=job_id)
     if job.model == Job.Model.RMBG and job.source_asset is None:
         try:
             store_pasted_input(job)
         except (FetchRefused, BadImage) as exc:
-            fail_before_gateway(job_id, Status.FAILED, f"The image could not be used: {exc} You were not charged.")
+            # The studio's own fetch failed, not the gateway: an ERROR, never charged
+            # (FAILED is the gateway's verdict, and the gateway bills it).
+            fail_before_gateway(job_id, Status.ERROR, f"The image could not be used: {exc} You were not charged.")
             return "refused"
     try:
         with PixazoClient() as client:
@@ -137,20 +134,17 @@ def defer_submit(job, exc):
     the claim back and offer it again later; the poller loop re-enqueues it when due."""
     attempts = job.submit_attempts + 1
     delay = min(2 ** attempts, SUBMIT_RETRY_MAX_DELAY) * (0.5 + secrets.randbelow(1000) / 2000)
-    now = timezone.now()
-    Job.objects.filter(pk=job.pk, submission=Job.Submission.SUBMITTING, status=Status.QUEUED).update(
-        submission=Job.Submission.PENDING, submit_attempts=attempts, next_poll_at=now + timedelta(seconds=delay),
-        error=f"The gateway is unavailable ({exc}); the studio will try again.", updated_at=now,
-    )
+    transitions.defer_submit(job, attempts, timezone.now() + timedelta(seconds=delay),
+                             f"The gateway is unavailable ({exc}); the studio will try again.")
     logger.warning("job %s: gateway unavailable (%s); offering it again in %.1f s", job.code, exc, delay)
     kick_poller()
 
 
 def gateway_payload(job):
     if job.model == Job.Model.FIBO:
-        return job_params.fibo_payload(job.params)
+        return contract.fibo_payload(job.params)
     # The gateway fetches the studio's own copy of the input, through a signed URL.
-    return job_params.rmbg_payload(signed_media_url(job.source_asset))
+    return contract.rmbg_payload(signed_media_url(job.source_asset))
 
 
 def store_pasted_input(job):
@@ -159,17 +153,11 @@ def store_pasted_input(job):
     data = fetch_image_url(job.params["image_url"])
     asset = Asset.from_bytes(data, team=job.team, role=Asset.Role.INPUT, created_by=job.created_by)
     asset.save()
-    Job.objects.filter(pk=job.pk).update(source_asset=asset, updated_at=timezone.now())
-    job.source_asset = asset
+    transitions.attach_input(job, asset)
 
 
 def accept(job, request_id):
-    now = timezone.now()
-    job.submitted_at = now
-    Job.objects.filter(pk=job.pk, request_id__isnull=True).update(
-        request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now,
-        next_poll_at=next_poll_at(job, now), error="", updated_at=now,
-    )
+    transitions.accept(job, request_id, next_poll_at(job))
     if not webhooks_enabled():
         kick_poller()
 
@@ -198,8 +186,7 @@ def poll_once(client, job):
             apply_status(job.pk, Status.ERROR, error="The gateway no longer knows this job. You were not charged.")
             return "lost"
         logger.warning("job %s: status check failed: %s", job.code, exc)
-        Job.objects.filter(pk=job.pk).update(poll_failures=job.poll_failures + 1,
-                                             next_poll_at=next_poll_at(job))
+        transitions.count_poll_failure(job, next_poll_at(job))
         return "status unavailable"
     if status.status == Status.COMPLETED:
         fetch_outputs(job.pk, status.media_urls, client=client)
@@ -208,7 +195,7 @@ def poll_once(client, job):
         apply_status(job.pk, status.status, error=status.error or "The gateway gave no reason.")
     else:
         apply_status(job.pk, status.status)
-        Job.objects.filter(pk=job.pk).in_flight().update(poll_failures=0, next_poll_at=next_poll_at(job))
+        transitions.schedule_poll(job, next_poll_at(job))
     return status.status
 
 
@@ -219,7 +206,7 @@ def fetch_outputs(job_id, media_urls, client=None):
     if job.outputs_fetched:
         return
     if not media_urls:
-        _record_fetch(job, error="The gateway reported no output for this job.")
+        transitions.record_fetch(job, error="The gateway reported no output for this job.")
         return
     owns_client = client is None
     client = client or PixazoClient()
@@ -234,14 +221,14 @@ def fetch_outputs(job_id, media_urls, client=None):
         logger.warning("job %s: output download failed: %s", job.code, exc)
         permanent = isinstance(exc, BadImage) or getattr(exc, "permanent", False)
         if permanent or job.fetch_attempts + 1 >= MAX_FETCH_ATTEMPTS:
-            _record_fetch(job, error=f"The image could not be copied to the studio: {exc}")
+            transitions.record_fetch(job, error=f"The image could not be copied to the studio: {exc}")
         else:
-            Job.objects.filter(pk=job.pk).update(fetch_attempts=F("fetch_attempts") + 1)
+            transitions.count_fetch_attempt(job)
         return
     finally:
         if owns_client:
             client.close()
-    _record_fetch(job)
+    transitions.record_fetch(job)
 
 
 def _store_output(job, index, data):
@@ -253,12 +240,6 @@ def _store_output(job, index, data):
     except IntegrityError:
         asset.file.delete(save=False)
         asset.thumbnail.delete(save=False)
-
-
-def _record_fetch(job, error=""):
-    """The fetch is over: the outputs are in storage, or `error` says why they are not."""
-    changes = {"output_error": error[:300]} if error else {"outputs_fetched": True}
-    Job.objects.filter(pk=job.pk).update(**changes, updated_at=timezone.now())
 
 
 # -- the status pollers -------------------------------------------------------------
@@ -338,17 +319,9 @@ def poll_in_flight(max_seconds=POLLER_RUN_SECONDS):
 
 
 def claim_due(limit=POLL_BATCH):
-    """Claim up to `limit` jobs due for a poll, in one short transaction, by moving their
-    next_poll_at POLL_CLAIM_SECONDS on: no other poller takes them meanwhile, and
-    poll_once sets each one's real next poll. On PostgreSQL, rows another poller is
-    claiming are skipped rather than waited for; SQLite runs its (IMMEDIATE) transactions
-    one at a time."""
-    now = timezone.now()
-    with transaction.atomic():
-        due = Job.objects.due_for_poll(now).order_by("next_poll_at").select_for_update(skip_locked=True)
-        ids = list(due.values_list("pk", flat=True)[:limit])
-        Job.objects.filter(pk__in=ids).update(next_poll_at=now + timedelta(seconds=POLL_CLAIM_SECONDS))
-    return list(Job.objects.filter(pk__in=ids).order_by("pk"))
+    """Claim up to `limit` jobs due for a poll, for POLL_CLAIM_SECONDS: poll_once then
+    sets each one's real next poll."""
+    return transitions.claim_polls(limit, timedelta(seconds=POLL_CLAIM_SECONDS))
 
 
 def poll_due(client, deadline):
@@ -357,7 +330,7 @@ def poll_due(client, deadline):
     jobs = claim_due()
     for index, job in enumerate(jobs):
         if time.monotonic() > deadline or stopping.requested():
-            Job.objects.filter(pk__in=[j.pk for j in jobs[index:]]).in_flight().update(next_poll_at=timezone.now())
+            transitions.release_polls(jobs[index:])
             return jobs[:index]
         poll_once(client, job)
     return jobs
@@ -368,7 +341,7 @@ def resubmit_due(now=None):
     now = now or timezone.now()
     for job_id in _deferred().filter(next_poll_at__lte=now).values_list("pk", flat=True)[:100]:
         # Pushed on first, so the next turn of the loop does not enqueue it again.
-        if Job.objects.filter(pk=job_id, next_poll_at__lte=now).update(next_poll_at=now + timedelta(seconds=30)):
+        if transitions.offer_again(job_id, now, now + timedelta(seconds=30)):
             async_task("jobs.tasks.submit_job", job_id)
 
 

@@ -4,7 +4,7 @@ import uuid
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,18 +12,16 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from jobs import actions
+from jobs.access import get_job_for_member
 from jobs.forms import FiboForm, RmbgForm
 from jobs.models import Job
-from studio.accounts.access import member_required
+from studio.accounts.access import member_required, require_runner
 from studio.billing.models import format_micros
 from studio.billing.money import CapExceeded, InsufficientFunds, price_of
 from studio.library.models import BadImage
+from studio.uploads import takes_upload
 
 CARDS_ON_PAGE = 30
-
-
-def get_job_for_member(request, code):
-    return get_object_or_404(Job.objects.with_card_data(), code=code, team=request.team)
 
 
 def _page_context(request, fibo_form=None, rmbg_form=None):
@@ -60,11 +58,11 @@ def _started(request, job):
     return render(request, "jobs/studio.html#new-card", {"job": job})
 
 
-def _invalid(request, form, partial):
+def _invalid(request, form, partial, status=400):
     """The form again, with its errors next to the fields; nothing was created."""
     if not request.htmx:
         kwargs = {"fibo_form": form} if partial == "fibo-form" else {"rmbg_form": form}
-        return render(request, "jobs/studio.html", _page_context(request, **kwargs), status=400)
+        return render(request, "jobs/studio.html", _page_context(request, **kwargs), status=status)
     context = {"fibo_form": form, "rmbg_form": form, "fibo_price": price_of("fibo"), "rmbg_price": price_of("rmbg")}
     response = render(request, f"jobs/studio.html#{partial}", context, status=200)
     return reswap(retarget(response, f"#{partial}"), "outerHTML")
@@ -82,8 +80,17 @@ def start_fibo(request):
     return _invalid(request, form, "fibo-form")
 
 
+def _upload_refused(request, message, status):
+    """An upload refused before it was read (studio.uploads): the form again, saying why."""
+    form = RmbgForm(data={})
+    form.errors.clear()  # what an empty form lacks is beside the point
+    form.add_error(None, message)
+    return _invalid(request, form, "rmbg-form", status)
+
+
 @require_POST
 @member_required
+@takes_upload(require_runner, refused=_upload_refused)
 def start_rmbg(request):
     form = RmbgForm(request.POST, request.FILES)
     if form.is_valid():

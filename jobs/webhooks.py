@@ -9,10 +9,10 @@ import logging
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from jobs import transitions
 from jobs.models import RANK, Job, Status, WebhookDelivery
 from jobs.queue import send
 from studio.ops.metrics import observe_webhook
@@ -63,16 +63,7 @@ def _parse(body):
 
 
 def _adopt_request_id(job, request_id):
-    """The submit's answer was lost, but the gateway took the job: its callback brings
-    the request_id home, so the job can be followed (and charged) normally."""
-    now = timezone.now()
-    try:
-        adopted = Job.objects.filter(pk=job.pk, request_id__isnull=True, submission=Job.Submission.SUBMITTING).update(
-            request_id=request_id, submission=Job.Submission.ACCEPTED, submitted_at=now, next_poll_at=now, updated_at=now
-        )
-    except IntegrityError:
-        adopted = 0
-    if adopted:
+    if transitions.adopt_request_id(job, request_id):
         logger.warning("job %s: request_id recovered from its webhook", job.code)
         job.refresh_from_db()
 

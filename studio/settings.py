@@ -5,8 +5,10 @@ small typed helpers below. A bad value stops start-up with ImproperlyConfigured 
 the variable, so a typo never turns into a half-working studio.
 """
 
+import contextlib
 import os
 import re
+import tempfile
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +16,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.checks.security.base import REFERRER_POLICY_VALUES
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.management.utils import get_random_secret_key
 from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,13 +80,30 @@ def _email_address(name, raw):
     return raw
 
 
+def dev_secret_key(path):
+    """The development key: random, made by the first process that needs it and kept in
+    `path` (under var/, which git ignores), so every process of `make run` on a checkout
+    signs with the same key and no key printed in the source signs anything. Written
+    whole to a private file, then linked into place: of two processes starting at once,
+    the first link wins and both read its key."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as file:
+            file.write(get_random_secret_key())
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        os.unlink(draft)
+    return path.read_text()
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+    SECRET_KEY = dev_secret_key(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 
@@ -171,10 +191,13 @@ INSTALLED_APPS = [
     "studio.api",
     "studio.ops",
     "jobs",
+    "devtools",  # the emulator, chaos and bench commands; nothing in it loads with the app
 ]
 
 MIDDLEWARE = [
     "studio.ops.requestid.RequestIdMiddleware",
+    # Outside the others, so it shapes the APIs' errors whichever of them answers.
+    "studio.api.middleware.APIErrorShape",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -185,7 +208,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "studio.api.middleware.APIErrorShape",
+    "studio.textinput.TextOnlyQuery",  # inside the others: its 400 gets their headers
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -379,6 +402,14 @@ if AWS_STORAGE_BUCKET_NAME:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+# Uploads are bounded before they are read (studio/uploads.py): a multipart body over
+# UPLOAD_MAX_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE is refused from its Content-Length, and
+# file data stops being read past UPLOAD_MAX_BYTES.
+FILE_UPLOAD_HANDLERS = [
+    "studio.uploads.BoundedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 UPLOAD_MAX_PIXELS = 40_000_000
 # Image URLs members paste are fetched by the studio; private and loopback addresses are
 # refused (SSRF) unless this is on, for a studio that only serves a private network.

@@ -13,8 +13,8 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from studio.accounts.models import Membership, Role, Team
 from studio.gallery.models import Gallery, GalleryItem, ShareLink
 from studio.library.models import Asset

@@ -9,8 +9,8 @@ import re
 import pytest
 from django.test import Client
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.accounts.models import Membership

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from studio.gallery.models import Gallery, GalleryItem, ShareLink
 from studio.library import media
 from studio.library.models import Asset

@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.accounts.models import Team
@@ -130,8 +130,8 @@ def test_remove_background_from_a_url(member, team):
 
 @pytest.mark.parametrize("data, message", [
     ({}, "Upload an image or paste an image URL"),
-    ({"image_url": "ftp://example.com/a.png"}, "Enter a valid URL"),
-    ({"image_url": "file:///etc/passwd"}, "Enter a valid URL"),
+    ({"image_url": "ftp://example.com/a.png"}, "Must be an http or https URL"),
+    ({"image_url": "file:///etc/passwd"}, "Must be an http or https URL"),
 ])
 def test_remove_background_needs_exactly_one_valid_source(member, team, data, message):
     response = login(member).post("/studio/rmbg/", data, **HX)

@@ -2,15 +2,16 @@
 poll, fetch outputs, settle — and what happens when the gateway misbehaves."""
 
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.core import mail
 from django.utils import timezone
 
-from jobs import tasks
+from devtools.emulator.images import render_fibo
+from jobs import tasks, transitions
 from jobs.actions import start_fibo, start_rmbg_from_upload, start_rmbg_from_url
-from jobs.emulator.images import render_fibo
 from jobs.gateway import PixazoClient
 from jobs.models import Job
 from studio.billing.models import Entry, Wallet
@@ -269,11 +270,11 @@ def wait_for_media(emulator, request_id):
     ("http://localhost/a.png", "private or local address"),
     ("http://no-such-host.invalid/a.png", "could not be found"),
 ])
-def test_rmbg_of_an_unusable_url_fails_before_the_gateway_without_charge(membership, emulator, url, reason):
+def test_rmbg_of_an_unusable_url_ends_in_error_before_the_gateway_without_charge(membership, emulator, url, reason):
     job = start_rmbg_from_url(membership, url)
     assert tasks.submit_job(job.pk) == "refused"
     job = reload(job)
-    assert (job.status, job.money, job.submission) == ("FAILED", "released", "rejected")
+    assert (job.status, job.money, job.submission) == ("ERROR", "released", "rejected")
     assert reason in job.error
     assert emulator.requests() == [], "nothing reached the gateway"
     assert balance(job) == (1_000_000, 0)
@@ -302,3 +303,34 @@ def test_a_job_the_gateway_no_longer_knows_ends_in_error_without_charge(membersh
     job = reload(job)
     assert (job.status, job.money) == ("ERROR", "released") and "no longer knows" in job.error
     assert balance(job) == (1_000_000, 0)
+
+
+# -- the writes the tasks make through jobs/transitions.py ---------------------------
+
+
+def test_a_job_is_claimed_for_its_submit_once(membership):
+    job = start_fibo(membership, PARAMS)
+    assert transitions.claim_submit(job.pk, "hash-1") is True
+    assert transitions.claim_submit(job.pk, "hash-2") is False
+    assert (reload(job).submission, reload(job).webhook_token_hash) == ("submitting", "hash-1")
+
+
+def test_a_lost_submit_never_adopts_another_jobs_request_id(membership, emulator):
+    first, second = start_fibo(membership, PARAMS), start_fibo(membership, PARAMS)
+    assert tasks.submit_job(first.pk) == "accepted"
+    assert transitions.claim_submit(second.pk, "hash")
+    assert transitions.adopt_request_id(reload(second), reload(first).request_id) is False
+    assert (reload(second).request_id, reload(second).submission) == (None, "submitting")
+    assert transitions.adopt_request_id(reload(second), "bria-fibo-bbq-preview_its-own") is True
+    assert (reload(second).request_id, reload(second).submission) == ("bria-fibo-bbq-preview_its-own", "accepted")
+
+
+def test_a_deferred_job_is_offered_again_by_one_turn_only(membership):
+    job = start_fibo(membership, PARAMS)
+    transitions.claim_submit(job.pk, "hash")
+    now = timezone.now()
+    transitions.defer_submit(reload(job), 1, now, "The gateway is unavailable; the studio will try again.")
+    assert (reload(job).submission, reload(job).submit_attempts) == ("pending", 1)
+    later = now + timedelta(seconds=30)
+    assert transitions.offer_again(job.pk, now, later) is True
+    assert transitions.offer_again(job.pk, now, later) is False, "the next turn finds it taken"

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from devtools.emulator.images import render_fibo
 from jobs.actions import start_fibo
-from jobs.emulator.images import render_fibo
 from jobs.models import Job
 from jobs.transitions import apply_status
 from studio.accounts.models import Membership, Role

@@ -2,7 +2,6 @@
 every team) and the comments on results. Team queries start from request.team: another
 team's events, images and comments are never in reach."""
 
-import csv
 import json
 
 from django import forms
@@ -10,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,10 +19,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from studio.accounts.access import MANAGING_ROLES, current_membership, member_required
 from studio.accounts.models import Role, Team
-from studio.activity.models import AUDITED, Comment, Event
+from studio.activity.models import AUDITED, Comment, Event, readable
+from studio.csv import csv_download, filter_errors
 from studio.dates import DateRangeForm
-from studio.library.media import get_asset_for_member
-from studio.reports.exports import text
+from studio.library.access import get_asset_for_member
 
 FEED_PER_PAGE = 50
 AUDIT_PER_PAGE = 50
@@ -123,7 +122,7 @@ def audit(request):
     form = AuditFilter(request.GET)
     if request.GET.get("format") == "csv":
         if not form.is_valid():
-            return _errors_as_text(form)
+            return filter_errors(form)
         return _audit_csv(form.apply(events, staff))
     context = {"form": form, "staff": staff}
     if staff:
@@ -134,31 +133,15 @@ def audit(request):
     return render(request, "activity/audit.html", context, status=200 if form.is_valid() else 400)
 
 
-def _errors_as_text(form):
-    errors = "\n".join(f"{name}: {error}" for name, messages_ in form.errors.items() for error in messages_)
-    return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
-
-
-class _Echo:
-    """csv.writer writes into this and gets the line back, for streaming."""
-
-    def write(self, value):
-        return value
-
-
-def _csv_lines(events):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows(events):
     rows = events.values_list("created_at", "team__slug", "actor__username", "verb", "summary", "data")
     for created_at, team, actor, verb, summary, data in rows.iterator(chunk_size=2000):
-        yield writer.writerow([timezone.localtime(created_at).isoformat(), text(team), text(actor), verb,
-                               text(summary), text(json.dumps(data, sort_keys=True, ensure_ascii=False))])
+        yield [timezone.localtime(created_at).isoformat(), team, actor, verb, summary,
+               json.dumps(readable(data), sort_keys=True, ensure_ascii=False)]
 
 
 def _audit_csv(events):
-    filename = f"audit-{timezone.localdate():%Y-%m-%d}.csv"
-    return StreamingHttpResponse(_csv_lines(events), content_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return csv_download(f"audit-{timezone.localdate():%Y-%m-%d}.csv", CSV_COLUMNS, _csv_rows(events))
 
 
 # Comments on results.

@@ -14,10 +14,11 @@ import random
 from datetime import timedelta
 
 import httpx
-from django.db.models import F
 from django_q.tasks import async_task
 
-from jobs.fetch import FetchRefused, check_url, public_client
+from jobs.addresses import FetchRefused, check_url
+from jobs import transitions
+from jobs.fetch import public_client
 from jobs.models import Job, Status
 from studio.worker import stopping
 
@@ -74,12 +75,9 @@ def resend_overdue_callbacks(now):
 
 
 def _count_delivery(job, owed):
-    """Count this delivery against the callback owed since `owed`; False when it is no
-    longer owed or has had its CALLBACK_TASKS (counted before the POSTs, so deliveries
-    cut off by a crash count too)."""
-    return bool(Job.objects.filter(pk=job.pk, client_callback_owed_since=owed,
-                                   client_callback_attempts__lt=CALLBACK_TASKS)
-                .update(client_callback_attempts=F("client_callback_attempts") + 1))
+    """Count this delivery against the callback owed since `owed` (before the POSTs, so
+    deliveries cut off by a crash count too)."""
+    return transitions.count_callback_delivery(job, owed, CALLBACK_TASKS)
 
 
 def _give_up(job, owed):
@@ -90,9 +88,7 @@ def _give_up(job, owed):
 
 
 def _settle(job, owed):
-    """The callback owed since `owed` is done with (delivered, refused or given up),
-    unless a later status change owes another, which stays. True if it was still owed."""
-    return bool(Job.objects.filter(pk=job.pk, client_callback_owed_since=owed).update(client_callback_owed_since=None))
+    return transitions.settle_callback(job, owed)
 
 
 def _post_with_retries(job, body):

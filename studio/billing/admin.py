@@ -1,20 +1,12 @@
+"""Money is moved by studio.billing.money only: the admin shows wallets, the ledger and
+top-ups, and lets staff set prices from now on."""
+
 from django.contrib import admin
 from django.utils import timezone
 
+from studio.admin import ReadOnlyAdmin
+from studio.billing.forms import PriceForm
 from studio.billing.models import Entry, Price, TopUp, Wallet
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money is moved by studio.billing.money only; the admin shows it."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Wallet)
@@ -42,9 +34,11 @@ class TopUpAdmin(ReadOnlyAdmin):
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    """Staff add prices with an effective date. A price already in effect is history
-    (jobs froze it), so only prices still in the future can be changed or removed."""
+    """Staff add prices with an effective date, from now on (Price refuses a moment that
+    has passed). A price already in effect is history (jobs froze it), so only prices
+    still in the future can be changed or removed."""
 
+    form = PriceForm
     list_display = ["model", "amount_display", "effective_from", "created_by"]
     list_filter = ["model"]
     fields = ["model", "amount", "effective_from"]
@@ -54,7 +48,8 @@ class PriceAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def _in_future(self, obj):
-        return obj is None or obj.effective_from > timezone.now()
+        # As saved: the form has already put its (maybe refused) moment on `obj`.
+        return obj is None or Price.objects.filter(pk=obj.pk, effective_from__gt=timezone.now()).exists()
 
     def has_change_permission(self, request, obj=None):
         return super().has_change_permission(request, obj) and self._in_future(obj)

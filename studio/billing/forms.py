@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from django import forms
 
-from studio.billing.models import dollars_to_micros
+from studio.billing.models import Price, dollars_to_micros
 
 
 class TopUpForm(forms.Form):
@@ -26,3 +26,20 @@ class TopUpForm(forms.Form):
     @property
     def micros(self):
         return dollars_to_micros(self.cleaned_data["amount"])
+
+
+class PriceForm(forms.ModelForm):
+    """The admin's price form. A moment that has passed is refused (Price.clean says why);
+    left empty, the price takes effect as it is saved."""
+
+    class Meta:
+        model = Price
+        fields = ["model", "amount", "effective_from"]
+        help_texts = {"effective_from": "From now on: a moment that has passed is refused. Leave it empty for now."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_from"].required = False
+        if self.instance._state.adding:
+            # Not the moment the form was drawn: it will have passed by the time it is sent.
+            self.initial["effective_from"] = None

@@ -2,9 +2,11 @@
 ($1 = 1_000_000): exact, and cheap to sum in SQL."""
 
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -133,7 +135,14 @@ class TopUp(models.Model):
 
 class Price(models.Model):
     """The price list. A job's price is the row in effect when its hold is placed; it is
-    frozen on the job, so later changes never touch it."""
+    frozen on the job, so later changes never touch it.
+
+    A price takes effect from now on, never in the past: a backdated row would claim that
+    jobs already priced at the old rate were priced at the new one. "Now" has a little
+    slack (NOW_SLACK) for the moments between a form reading the clock and the row being
+    written, and a row saved for such a moment takes effect when it is saved."""
+
+    NOW_SLACK = timedelta(seconds=5)
 
     model = models.CharField(max_length=8, choices=[("fibo", "Bria FIBO"), ("rmbg", "Bria RMBG 2.0")])
     amount = models.BigIntegerField(help_text="micro-dollars per call ($0.04 = 40000)")
@@ -150,6 +159,22 @@ class Price(models.Model):
 
     def __str__(self):
         return f"{self.get_model_display()} {format_micros(self.amount)} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+    def clean(self):
+        now = timezone.now()
+        if self.effective_from is not None and self.effective_from < now - self.NOW_SLACK:
+            raise ValidationError({"effective_from": (
+                f"A price can only take effect from now on, and this moment has passed "
+                f"(it is {timezone.localtime(now):%Y-%m-%d %H:%M %Z} now)."
+            )})
+
+    def save(self, *args, **kwargs):
+        """Refuses a moment that has passed, whoever saves the row (the admin, a command, a
+        shell); no moment at all means now."""
+        self.clean()
+        now = timezone.now()
+        self.effective_from = max(self.effective_from or now, now)
+        super().save(*args, **kwargs)
 
     @property
     def amount_display(self):

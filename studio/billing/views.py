@@ -2,13 +2,9 @@
 cost in the chosen period, and the same ledger as CSV. Every query starts from
 request.team: another team's rows are never in reach, whatever the filters say."""
 
-import csv
-from decimal import Decimal
-
 from django import forms
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
-from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -16,7 +12,8 @@ from django.views.decorators.http import require_GET
 
 from jobs.models import Job
 from studio.accounts.access import member_required
-from studio.billing.models import MICROS_PER_DOLLAR, Entry, format_micros
+from studio.billing.models import Entry, format_micros
+from studio.csv import csv_download, dollars, filter_errors
 from studio.dates import DateRangeForm
 
 ENTRIES_PER_PAGE = 50
@@ -111,36 +108,15 @@ def wallet(request):
     return response
 
 
-def dollars(micros):
-    """Exact dollars for spreadsheets: -58000 → "-0.058"."""
-    return format(Decimal(micros) / MICROS_PER_DOLLAR, "f")
-
-
-def _text_cell(value):
-    """Text a spreadsheet would otherwise run as a formula is quoted."""
-    value = value or ""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_lines(entries):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows(entries):
     rows = entries.order_by("-created_at", "-pk").values_list(
         "created_at", "kind", "actor__username", "member__username", "model", "job__code", "topup__code",
         "balance_delta", "held_delta", "balance_after", "held_after", "memo",
     )
     for (created_at, kind, actor, member, model, job_code, topup_code,
          balance_delta, held_delta, balance_after, held_after, memo) in rows.iterator(chunk_size=2000):
-        yield writer.writerow([
-            timezone.localtime(created_at).isoformat(), kind, _text_cell(actor), _text_cell(member), model,
-            job_code or "", topup_code or "", dollars(balance_delta), dollars(held_delta),
-            dollars(balance_after), dollars(held_after), _text_cell(memo),
-        ])
+        yield [timezone.localtime(created_at).isoformat(), kind, actor, member, model, job_code, topup_code,
+               dollars(balance_delta), dollars(held_delta), dollars(balance_after), dollars(held_after), memo]
 
 
 @require_GET
@@ -148,11 +124,7 @@ def _csv_lines(entries):
 def wallet_csv(request):
     form = LedgerFilter(request.GET)
     if not form.is_valid():
-        errors = "\n".join(f"{name}: {error}" for name, messages in form.errors.items() for error in messages)
-        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+        return filter_errors(form)
     entries, _ = form.apply(request.team, _members(request.team))
     filename = f"wallet-{request.team.slug}-{timezone.localdate():%Y-%m-%d}.csv"
-    return StreamingHttpResponse(
-        _csv_lines(entries), content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(filename, CSV_COLUMNS, _csv_rows(entries))

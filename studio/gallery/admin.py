@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from studio.admin import ReadOnlyAdmin
 from studio.gallery.models import Gallery, GalleryItem, ShareLink
 
 
@@ -33,16 +34,15 @@ class GalleryAdmin(admin.ModelAdmin):
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
+class ShareLinkAdmin(ReadOnlyAdmin):
     """Staff can revoke (set revoked_at) or shorten a link; the token itself is never
-    stored, only its hash, which is shown read-only."""
+    stored, only its hash, which is shown read-only. Links are made in the studio, which
+    shows the token once to whoever makes it."""
 
+    staff_may = {"change", "delete"}
     list_display = ["code", "gallery", "state", "views", "expires_at", "revoked_at", "created_by", "created_at"]
     list_select_related = ["gallery", "created_by"]
     list_filter = ["hide_recipe"]
     search_fields = ["code", "gallery__title", "gallery__team__slug"]
     fields = ["code", "gallery", "token_hash", "hide_recipe", "expires_at", "revoked_at", "views", "created_by", "created_at"]
     readonly_fields = ["code", "gallery", "token_hash", "views", "created_by", "created_at"]
-
-    def has_add_permission(self, request):
-        return False

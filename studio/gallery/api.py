@@ -12,6 +12,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator, model_validator
 
+from jobs.contract import is_text
 from studio.api.schemas import (
     ERRORS,
     BodyIn,
@@ -20,8 +21,7 @@ from studio.api.schemas import (
     code_of,
     username_of,
 )
-from studio.gallery.models import Gallery, ShareLink
-from studio.gallery.views import (
+from studio.gallery.access import (
     can_delete_gallery,
     get_gallery_for_editor,
     get_gallery_for_member,
@@ -30,8 +30,9 @@ from studio.gallery.views import (
     require_gallery_editor,
     share_url,
 )
+from studio.gallery.models import Gallery, ShareLink
 from studio.library.api import AssetOut
-from studio.library.media import get_asset_for_member
+from studio.library.access import get_asset_for_member
 from studio.library.queries import library_assets
 
 router = Router(tags=["galleries"])
@@ -85,16 +86,27 @@ def _title(value):
     return value
 
 
+def _text(value, info):
+    """Text the database can store (pydantic already refuses a lone surrogate; a NUL
+    would be a 500 on PostgreSQL)."""
+    if value is not None and not is_text(value):
+        raise ValueError(f"{info.field_name} must be text without NUL characters or lone surrogates")
+    return value
+
+
 class GalleryIn(BodyIn):
     title: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
 
     _clean_title = field_validator("title")(_title)
+    _text_only = field_validator("title", "description")(_text)
 
 
 class GalleryPatch(BodyIn):
     title: str | None = Field(None, min_length=1, max_length=120)
     description: str | None = Field(None, max_length=2000)
+
+    _text_only = field_validator("title", "description")(_text)
 
     @field_validator("title")
     @classmethod

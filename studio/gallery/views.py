@@ -21,9 +21,13 @@ from django.utils.http import content_disposition_header, url_has_allowed_host_a
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from studio.accounts.access import MANAGING_ROLES, member_required
+from studio.accounts.access import member_required
+from studio.gallery.access import (can_delete_gallery, can_edit_galleries, get_gallery_for_editor,
+                                   get_gallery_for_member, get_item_for_editor, get_link_for_editor,
+                                   require_gallery_editor, share_url)
 from studio.gallery.models import Gallery, ShareLink
 from studio.gallery.zips import gallery_zip
+from studio.library.access import get_asset_for_member
 from studio.library.media import download_name, serve_file
 from studio.library.models import Asset
 
@@ -65,40 +69,7 @@ class ShareLinkForm(forms.Form):
         return None
 
 
-# Access. The same roles that run jobs curate galleries; viewers only browse.
-
-def _can_edit(membership):
-    return membership.can_run_jobs
-
-
-def can_delete_gallery(membership, gallery):
-    return _can_edit(membership) and (membership.role in MANAGING_ROLES or gallery.created_by_id == membership.user_id)
-
-
-def require_gallery_editor(membership):
-    if not _can_edit(membership):
-        raise PermissionDenied("Viewers can browse galleries but not change them.")
-
-
-def get_gallery_for_member(request, code):
-    return get_object_or_404(request.team.galleries.select_related("created_by"), code=code)
-
-
-def get_gallery_for_editor(request, code):
-    gallery = get_gallery_for_member(request, code)
-    require_gallery_editor(request.membership)
-    return gallery
-
-
-def get_item_for_editor(request, code, asset_code):
-    gallery = get_gallery_for_editor(request, code)
-    return get_object_or_404(gallery.items.select_related("asset", "gallery"), asset__code=asset_code)
-
-
-def get_link_for_editor(request, code, link_code):
-    gallery = get_gallery_for_editor(request, code)
-    return get_object_or_404(gallery.share_links.select_related("gallery"), code=link_code)
-
+# The public pages' lookups: a token, and nothing else.
 
 def get_active_link(token):
     """The live link for a token; unknown, revoked and expired are the same 404."""
@@ -112,17 +83,13 @@ def get_shared_asset(link, code):
     return get_object_or_404(Asset, code=code, gallery_items__gallery=link.gallery_id)
 
 
-def share_url(token):
-    return settings.PUBLIC_BASE_URL + reverse("share", args=[token])
-
-
 # The list of galleries.
 
 def _list_context(request, form=None):
     return {
         "galleries": request.team.galleries.with_listing().order_by("-updated_at"),
         "form": form or GalleryForm(),
-        "can_edit": _can_edit(request.membership),
+        "can_edit": can_edit_galleries(request.membership),
     }
 
 
@@ -149,7 +116,7 @@ def create_gallery(request):
 
 def _gallery_context(request, gallery, **extra):
     items = list(gallery.items.select_related("asset", "asset__job"))
-    can_edit = _can_edit(request.membership)
+    can_edit = can_edit_galleries(request.membership)
     recent = []
     if can_edit:
         recent = (request.team.assets.filter(role=Asset.Role.OUTPUT).exclude(gallery_items__gallery=gallery)
@@ -210,7 +177,7 @@ def add_item(request, code):
     """Add one of the team's images. Also posted by plain forms on other pages, so it
     answers with a message and a redirect back to where the form was."""
     gallery = get_gallery_for_editor(request, code)
-    asset = get_object_or_404(request.team.assets, code=_uuid_or_404(request.POST.get("asset")))
+    asset = get_asset_for_member(request, _uuid_or_404(request.POST.get("asset")))
     if gallery.add(asset, request.user):
         messages.success(request, f"Added to “{gallery.title}”.")
     else:

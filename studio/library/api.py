@@ -11,10 +11,10 @@ from pydantic import StrictBool
 
 from jobs.models import Job, Status
 from studio.api.schemas import ERRORS, BodyIn, IsoDateTime, code_of, username
+from studio.library.access import get_library_asset
 from studio.library.media import signed_media_url
 from studio.library.models import Star
 from studio.library.queries import library_assets
-from studio.library.views import get_library_asset
 
 router = Router(tags=["library"])
 

@@ -16,6 +16,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from studio.accounts.access import member_required
+from studio.library.access import get_asset_for_member
 from studio.library.models import Asset
 
 SIGNED_MEDIA_MAX_AGE = 60 * 60  # long enough for the gateway to fetch an RMBG input
@@ -48,10 +49,6 @@ def presigned_url(file, media_type, filename=None, expire=None, method="GET"):
     if filename:
         parameters["ResponseContentDisposition"] = content_disposition_header(True, filename)
     return file.storage.url(file.name, parameters=parameters, expire=expire, http_method=method)
-
-
-def get_asset_for_member(request, code):
-    return get_object_or_404(Asset, code=code, team=request.team)
 
 
 def serve_file(request, file, media_type, filename=None):
@@ -97,5 +94,5 @@ def signed_media(request, token):
         code = _signer.unsign(token, max_age=SIGNED_MEDIA_MAX_AGE)
     except signing.BadSignature:
         raise Http404("This link is invalid or has expired.") from None
-    asset = get_object_or_404(Asset, code=code)
+    asset = get_object_or_404(Asset, code=code, team__archived_at__isnull=True)
     return serve_file(request, asset.file, asset.media_type)

@@ -6,7 +6,7 @@ Every query starts from request.team: another team's image is a 404."""
 from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -16,6 +16,7 @@ from studio.accounts.access import member_required
 from studio.billing.money import price_of
 from studio.dates import DateRangeForm
 from studio.gallery.models import Gallery
+from studio.library.access import get_library_asset
 from studio.library.models import Star
 from studio.library.queries import library_assets
 
@@ -29,11 +30,6 @@ PARAM_LABELS = {
     "prompt": "Prompt", "aspect_ratio": "Aspect ratio", "seed": "Seed", "steps_num": "Steps",
     "guidance_scale": "Guidance scale", "image_url": "Input URL", "source": "Input image",
 }
-
-
-def get_library_asset(request, code):
-    """The current team's asset with its job, its author and the viewer's star."""
-    return get_object_or_404(library_assets(request.team, request.user, {}), code=code)
 
 
 class LibraryFilter(DateRangeForm):
