@@ -5,7 +5,8 @@ with a 400 naming the parameter, before a view sees it; on the APIs' paths in th
 error shape.
 
 Bodies are checked by what reads them: the pages' forms (Django's text fields refuse
-NUL), the native API's body schemas and the gateway's contract (jobs/contract.py).
+NUL, and show it beside the field), the native API's body schemas (studio/api/schemas.py:
+BodyIn) and the gateway's contract (jobs/contract.py).
 """
 
 from urllib.parse import unquote_to_bytes

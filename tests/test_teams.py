@@ -638,6 +638,13 @@ def test_switching_only_goes_to_ones_own_teams(team, member, outsider):
     assert client.post("/teams/switch/", {"team": "other"}).status_code == 404
     assert client.post("/teams/switch/", {"team": "nowhere"}).status_code == 404
     assert client.post("/teams/switch/", {}).status_code == 404
+
+
+@pytest.mark.parametrize("slug", ["ac\x00me", "\x00", "acme/../side", "acme side"])
+def test_switching_to_a_name_that_is_no_slug_is_a_404_not_a_crash(team, member, slug):
+    client = login(member)
+    assert client.post("/teams/switch/", {"team": slug}).status_code == 404
+    assert client.session.get("current_team") in (None, "acme")
     assert client.get("/teams/switch/").status_code == 405
     assert "current_team" not in client.session
     response = Client().post("/teams/switch/", {"team": "acme"})

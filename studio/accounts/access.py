@@ -8,6 +8,8 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.validators import slug_re
+from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 
 from studio.accounts.roles import Action, require
@@ -50,7 +52,10 @@ def forget_team(request):
 
 
 def get_own_team(request, slug):
-    """One of the user's own (live) teams, to switch to; anything else is a 404."""
+    """One of the user's own (live) teams, to switch to; anything else is a 404 (a
+    string that is no slug at all, a NUL say, is not looked up)."""
+    if not slug_re.match(slug):
+        raise Http404("No such team.")
     memberships = request.user.memberships.filter(team__archived_at__isnull=True).select_related("team")
     return get_object_or_404(memberships, team__slug=slug).team
 

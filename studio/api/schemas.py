@@ -10,8 +10,9 @@ from django.utils import timezone
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
 from ninja.schema import DjangoGetter
-from pydantic import BeforeValidator, ConfigDict, WithJsonSchema, model_validator
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema, field_validator, model_validator
 
+from jobs.contract import is_text
 from studio.billing.models import MICROS_PER_DOLLAR
 
 
@@ -29,6 +30,15 @@ class BodyIn(Schema):
         if not isinstance(raw, dict):
             raise ValueError("the body must be a JSON object")
         return data
+
+    @field_validator("*")
+    @classmethod
+    def text_only(cls, value, info):
+        """Every string field holds text the database can store: pydantic refuses a lone
+        surrogate, and a NUL would be a 500 on PostgreSQL."""
+        if isinstance(value, str) and not is_text(value):
+            raise ValueError(f"{info.field_name} must be text without NUL characters or lone surrogates")
+        return value
 
 
 def _iso_datetime(value):

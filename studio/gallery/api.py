@@ -12,7 +12,6 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import StrictBool, field_validator, model_validator
 
-from jobs.contract import is_text
 from studio.api.schemas import (
     ERRORS,
     BodyIn,
@@ -86,27 +85,16 @@ def _title(value):
     return value
 
 
-def _text(value, info):
-    """Text the database can store (pydantic already refuses a lone surrogate; a NUL
-    would be a 500 on PostgreSQL)."""
-    if value is not None and not is_text(value):
-        raise ValueError(f"{info.field_name} must be text without NUL characters or lone surrogates")
-    return value
-
-
 class GalleryIn(BodyIn):
     title: str = Field(min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
 
     _clean_title = field_validator("title")(_title)
-    _text_only = field_validator("title", "description")(_text)
 
 
 class GalleryPatch(BodyIn):
     title: str | None = Field(None, min_length=1, max_length=120)
     description: str | None = Field(None, max_length=2000)
-
-    _text_only = field_validator("title", "description")(_text)
 
     @field_validator("title")
     @classmethod
