@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 from django.db import connection
 
+from jobs.queue import redis_broker, uses_orm_broker
 from studio.processes import Child as Process
 from studio.processes import free_port
 
-__all__ = ["Process", "free_port", "bound_socket", "database_env", "wait_for_http", "wait_until"]
+__all__ = ["Process", "free_port", "bound_socket", "database_env", "kill_cluster", "wait_for_http", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +58,20 @@ def wait_until(predicate, seconds=30, interval=0.1, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"{what() if callable(what) else what} not reached in {seconds} s")
+
+
+def kill_cluster(cluster):
+    """SIGKILL a `qcluster` and its workers, as a crash or the OOM killer would, and wait
+    until the queue's Redis has noticed: Redis hands a pushed task to a client blocked in
+    BLPOP, and until it has dropped the dead pusher's connection a task queued next could
+    go to it and vanish (the sweeper would find the job a minute later; a test would not)."""
+    cluster.kill()
+    wait_until(lambda: not blocked_on_the_queue(), seconds=10, what="the killed pusher gone from Redis")
+
+
+def blocked_on_the_queue():
+    """Clients of the queue's Redis waiting in BLPOP (django-q2's pushers); none on the
+    ORM broker."""
+    if uses_orm_broker():
+        return []
+    return [client for client in redis_broker().connection.client_list() if client.get("cmd") == "blpop"]

@@ -17,13 +17,12 @@ from django_q.tasks import async_task
 
 from jobs.actions import start_fibo
 from jobs.models import Job
-from jobs.queue import redis_broker, uses_orm_broker
 from jobs.transitions import apply_status
 from studio.api import tasks as callbacks
 from studio.api.models import APIKey
 from tests import test_faults as faults
 from tests.receiver import receiver  # noqa: F401 (a fixture)
-from tests.stack import Process, wait_until
+from tests.stack import Process, kill_cluster, wait_until
 
 PARAMS = {"prompt": "a lighthouse at dusk", "aspect_ratio": "1:1", "seed": 7, "steps_num": 30, "guidance_scale": "7.5"}
 
@@ -145,10 +144,7 @@ def test_a_callback_lost_with_a_killed_worker_is_sent_again_by_the_sweeper(
     wait_until(lambda: receiver.received, seconds=30, what=lambda: f"the callback at the client\n{worker.output()}")
     job = Job.objects.get()
     assert job.status == "COMPLETED" and job.client_callback_owed_since is not None
-    worker.kill()  # the whole cluster, as a crash or the OOM killer would
-    # Redis hands a pushed task to a client blocked in BLPOP; until Redis has noticed the
-    # dead pusher's connection closed, the sweep queued below could go to it and vanish.
-    wait_until(lambda: not blocked_on_the_queue(), seconds=10, what="the killed pusher gone from Redis")
+    kill_cluster(worker)
     receiver.stall.set()  # the client is back (the cut-off request's answer goes nowhere)
     env = {**faults.worker_env(settings, emulator.url), "FETCH_ALLOW_PRIVATE_ADDRESSES": "true"}
     restarted = Process.manage("qcluster-restarted", ["qcluster"], env, tmp_path)
@@ -163,12 +159,3 @@ def test_a_callback_lost_with_a_killed_worker_is_sent_again_by_the_sweeper(
     assert first["request_id"] == second["request_id"] and first["status"] == second["status"] == "COMPLETED"
     assert second["output"]["media_url"]
     assert owed(job) == (None, 2), "delivered by the second delivery"
-
-
-def blocked_on_the_queue():
-    """Clients of the queue's Redis waiting in BLPOP (django-q2's pushers); none on the
-    ORM broker."""
-    if uses_orm_broker():
-        return []
-    return [client for client in redis_broker().connection.client_list() if client.get("cmd") == "blpop"]
-

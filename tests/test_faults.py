@@ -17,7 +17,7 @@ from jobs.models import Job, WebhookDelivery
 from studio.billing.models import Entry, Wallet
 from studio.billing.verify import verify
 from tests.conftest import login
-from tests.stack import Process, bound_socket, database_env, wait_until
+from tests.stack import Process, bound_socket, database_env, kill_cluster, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -64,7 +64,7 @@ def test_worker_killed_during_submission(member, team, worker, emulator, setting
     [job] = submit(login(member))
     wait_until(lambda: Job.objects.get(pk=job.pk).submission == "submitting", what="the job claimed")
     wait_until(lambda: not emulator.pending_faults()["submit"], what="the POST stalled at the gateway")
-    worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
+    kill_cluster(worker)
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
     try:
         wait_until(lambda: all_finished([job]), seconds=45, what=lambda: f"job finished\n{restarted.output()}")
@@ -85,7 +85,7 @@ def test_worker_killed_during_output_download(member, team, worker, emulator, se
     # is taken; the second may be taken by the repeat's refresh, or after the restart.
     wait_until(lambda: len(emulator.pending_faults()["media"]) < 2, what="a download stalled at the gateway")
     assert Job.objects.get(pk=job.pk).status != "COMPLETED", "the card waits for the image"
-    worker.kill()  # the whole cluster, its workers too, as a crash or the OOM killer would
+    kill_cluster(worker)
     restarted = Process.manage("qcluster-restarted", ["qcluster"], worker_env(settings, emulator.url), tmp_path)
     try:
         # Time passes: its safety-net poll is due (30 s after submission with webhooks on).
