@@ -16,6 +16,7 @@ from jobs.access import get_job_for_member
 from jobs.forms import FiboForm, RmbgForm
 from jobs.models import Job
 from studio.accounts.access import member_required, require_runner
+from studio.accounts.roles import Role
 from studio.billing.models import format_micros
 from studio.billing.money import CapExceeded, InsufficientFunds, price_of
 from studio.library.models import BadImage
@@ -32,9 +33,30 @@ def _page_context(request, fibo_form=None, rmbg_form=None):
         "jobs": jobs,
         # The page's cursor for teammates' new cards: its newest card.
         "since": jobs[0].created_at if jobs else timezone.now(),
-        "fibo_price": price_of(Job.Model.FIBO),
-        "rmbg_price": price_of(Job.Model.RMBG),
+        **_credit(request.membership),
     }
+
+
+def _credit(membership):
+    """The prices, and the jobs the wallet cannot pay for: their buttons are disabled,
+    saying why, before anyone submits (the server refuses them all the same). Whom to
+    ask is named: the owners for credit, the owners and admins for a viewer's role."""
+    team = membership.team
+    prices = {"fibo_price": price_of(Job.Model.FIBO), "rmbg_price": price_of(Job.Model.RMBG)}
+    available = team.wallet.available
+    credit = {"fibo_short": available < prices["fibo_price"], "rmbg_short": available < prices["rmbg_price"]}
+    credit["out_of_credit"] = credit["fibo_short"] and credit["rmbg_short"]
+    credit["cheapest"] = min(prices.values())
+    if not membership.can_run_jobs:
+        credit["ask"] = _usernames(team, [Role.OWNER, Role.ADMIN])
+    elif credit["out_of_credit"] and membership.role != Role.OWNER:
+        credit["ask"] = _usernames(team, [Role.OWNER])
+    return {**prices, **credit}
+
+
+def _usernames(team, roles):
+    return list(team.memberships.filter(role__in=roles).order_by("user__username")
+                .values_list("user__username", flat=True))
 
 
 @require_GET
@@ -63,7 +85,7 @@ def _invalid(request, form, partial, status=400):
     if not request.htmx:
         kwargs = {"fibo_form": form} if partial == "fibo-form" else {"rmbg_form": form}
         return render(request, "jobs/studio.html", _page_context(request, **kwargs), status=status)
-    context = {"fibo_form": form, "rmbg_form": form, "fibo_price": price_of("fibo"), "rmbg_price": price_of("rmbg")}
+    context = {"fibo_form": form, "rmbg_form": form, **_credit(request.membership)}
     response = render(request, f"jobs/studio.html#{partial}", context, status=200)
     return reswap(retarget(response, f"#{partial}"), "outerHTML")
 

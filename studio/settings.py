@@ -155,11 +155,12 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Failed logins (studio/accounts/throttle.py): past this many in a window, per username
-# and per client address, the login form refuses without checking the password. An
-# address gets more, since an office behind one NAT shares it.
+# Failed logins (django-allauth's "login_failed" rate limit, keyed in
+# studio/accounts/adapter.py): past this many in a window for one username from one
+# client address, the login form refuses that pair without checking the password. The
+# same username from another address, the real user's, is still let in, and other
+# usernames from the attacker's address too (an office behind one NAT shares it).
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 5, minimum=1)
-LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)
 # Where the client's address is, behind a proxy: a header the proxy appends to (e.g.
 # X-Forwarded-For; its last address, the one the proxy saw, is used). Empty: REMOTE_ADDR.
@@ -182,6 +183,8 @@ INSTALLED_APPS = [
     "django_q",
     "ninja",
     "csp",
+    "allauth",
+    "allauth.account",
     "studio.accounts",
     "studio.billing",
     "studio.library",
@@ -206,6 +209,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "studio.textinput.TextOnlyQuery",  # inside the others: its 400 gets their headers
@@ -322,9 +326,34 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",  # by username or email
+]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "studio"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Accounts (django-allauth; the studio's hooks are in studio/accounts/adapter.py). Email
+# verification is optional: an unverified address still logs in (the demo user has
+# none), and the verification link is sent, from the queue, to every new address.
+ACCOUNT_ADAPTER = "studio.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "studio.accounts.forms.SignupForm", "login": "studio.accounts.forms.LoginForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # one address per user: a new one replaces it once verified
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SESSION_REMEMBER = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Bria Studio] "
+# A reset link works once (its token hashes the password it replaces) for 3 hours.
+PASSWORD_RESET_TIMEOUT = 3 * 60 * 60
+ACCOUNT_RATE_LIMITS = {
+    # The key is the username and the client's address together (see LOGIN_FAILURES_PER_USERNAME).
+    "login_failed": f"{LOGIN_FAILURES_PER_USERNAME}/{LOGIN_FAILURE_WINDOW_SECONDS}s/key",
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,13 +1,13 @@
+from allauth.account import views as allauth_views
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from jobs import views as job_views
 from jobs.webhooks import pixazo_webhook
-from studio.accounts import throttle
+from studio.accounts import landing
 from studio.accounts import views as account_views
 from studio.api.native import api
 from studio.library import media
@@ -19,8 +19,8 @@ def favicon(request):
     return redirect(static("img/favicon.svg"), permanent=True)
 
 
-# The admin's login is throttled like the studio's.
-admin.site.login_form = throttle.ThrottledAdminAuthenticationForm
+# The admin logs in through the studio's login, rate limits and all.
+admin.site.login = secure_admin_login(admin.site.login)
 
 
 urlpatterns = [
@@ -30,7 +30,7 @@ urlpatterns = [
     path("", include("studio.api.urls")),
     path("api/", api.urls),
     path("", include("studio.ops.urls")),  # healthz, readyz, metrics
-    path("", RedirectView.as_view(pattern_name="studio", permanent=False), name="home"),
+    path("", landing.home, name="home"),
     path("studio/", job_views.studio, name="studio"),
     path("studio/fibo/", job_views.start_fibo, name="start_fibo"),
     path("studio/rmbg/", job_views.start_rmbg, name="start_rmbg"),
@@ -48,9 +48,11 @@ urlpatterns = [
     path("", include("studio.gallery.urls")),
     path("", include("studio.activity.urls")),
     path("reports/", include("studio.reports.urls")),
-    path("accounts/login/", throttle.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", account_views.signup, name="signup"),
+    # allauth's accounts pages; these three keep the names the templates use.
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", allauth_views.logout, name="logout"),
+    path("accounts/signup/", account_views.SignupView.as_view(), name="signup"),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon, name="favicon"),
 ]

@@ -47,10 +47,10 @@ def browser(monkeypatch):
 
 def log_in(page, base_url, username):
     page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
+    page.fill("#id_login", username)
     page.fill("#id_password", "pw-for-tests-only")
     page.click("button[type=submit]")
-    page.wait_for_url("**/studio/")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)  # members land on the studio, staff elsewhere
 
 
 def test_a_card_follows_its_job_live(browser, live_server, worker, emulator, member, team):
@@ -104,12 +104,14 @@ def test_a_card_follows_its_job_live(browser, live_server, worker, emulator, mem
 
 
 def test_too_little_balance_is_said_plainly_in_the_form(browser, live_server, outsider):
+    # Said before anyone submits; the server's own refusal: tests/test_landing.py.
     page = browser.new_page(viewport={"width": 390, "height": 844})
     log_in(page, live_server.url, outsider.username)
     page.fill("#id_prompt", "a red balloon")
-    page.click("#fibo-form button[type=submit]")
-    error = page.locator("#fibo-form .form-error")
-    expect(error).to_have_text("This costs $0.04 but the team wallet has only $0.00 available.", use_inner_text=True)
+    expect(page.locator("#fibo-form button[type=submit]")).to_be_disabled()
+    expect(page.locator("#fibo-why")).to_have_text("Not enough credit: $0.00 available.", use_inner_text=True)
+    page.locator("#id_seed").press("Enter")  # no way around the button either
+    expect(page.locator("#no-credit")).to_contain_text("Other has no credit", use_inner_text=True)
     assert page.locator("#cards article").count() == 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / "studio-phone-insufficient.png", full_page=True)

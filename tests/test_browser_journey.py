@@ -86,10 +86,10 @@ def test_a_new_teams_first_day(browser, live_server, worker, emulator, staff, se
     staff_context = browser.new_context(viewport=DESKTOP)
     admin = staff_context.new_page()
     watch_console(admin, errors)
-    admin.goto(f"{base}/admin/login/")
-    admin.fill("#id_username", staff.username)
+    admin.goto(f"{base}/admin/")  # the admin sends staff to the studio's login, and back
+    admin.fill("#id_login", staff.username)
     admin.fill("#id_password", "pw-for-tests-only")
-    admin.click("input[type=submit]")
+    admin.click("form button[type=submit]")
     admin.wait_for_url(f"{base}/admin/")
     admin.goto(f"{base}/admin/accounts/team/{team.pk}/topup/")
     admin.fill("#id_amount", "10")

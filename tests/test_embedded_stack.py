@@ -50,7 +50,7 @@ def logged_in(url):
     client = httpx.Client(base_url=url, timeout=20, follow_redirects=False)
     page = client.get("/accounts/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    response = client.post("/accounts/login/", data={"username": "demo", "password": "demo-studio-2026",
+    response = client.post("/accounts/login/", data={"login": "demo", "password": "demo-studio-2026",
                                                      "csrfmiddlewaretoken": token})
     assert response.status_code == 302, response.text
     return client

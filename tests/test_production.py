@@ -121,10 +121,11 @@ def test_a_new_teams_first_day_in_production(production, browser):  # noqa: F811
     staff_context = browser.new_context(viewport=DESKTOP, ignore_https_errors=True)
     admin = staff_context.new_page()
     watch(admin, errors, failed)
-    admin.goto(f"{stack.url}/admin/login/")
-    admin.fill("#id_username", "stan")
+    admin.goto(f"{stack.url}/admin/")  # the admin sends staff to the studio's login, and back
+    admin.fill("#id_login", "stan")
     admin.fill("#id_password", STAFF_PASSWORD)
-    admin.click("input[type=submit]")
+    admin.click("form button[type=submit]")
+    admin.wait_for_url(f"{stack.url}/admin/")
     (team_pk,), = stack.sql("SELECT t.id FROM accounts_team t JOIN accounts_membership m ON m.team_id = t.id "
                             "JOIN auth_user u ON u.id = m.user_id WHERE u.username = 'nina'")
     admin.goto(f"{stack.url}/admin/accounts/team/{team_pk}/topup/")
@@ -216,10 +217,15 @@ def _the_images_are_objects_in_the_bucket(stack):
 
 
 def _the_low_balance_email_reached_the_smtp_server(stack):
-    message = wait_until(lambda: next((m for m in stack.smtp.messages() if "nina@example.com" in m["To"]), None),
-                         seconds=30, what=lambda: "the low-balance email at the SMTP server; the workers logged:\n"
-                         + stack.children["worker-1"].log_tail(40) + stack.children["worker-2"].log_tail(40))
-    assert "below $14.99" in message["Subject"]
+    """Nina's two emails: the sign-up's verification link and the low-balance warning."""
+    def both_to_nina():
+        subjects = {m["Subject"] for m in stack.smtp.messages() if "nina@example.com" in m["To"]}
+        return subjects if len(subjects) == 2 else None
+
+    subjects = wait_until(both_to_nina, seconds=30, what=lambda: "both emails at the SMTP server; the workers logged:\n"
+                          + stack.children["worker-1"].log_tail(40) + stack.children["worker-2"].log_tail(40))
+    assert any("below $14.99" in subject for subject in subjects), subjects
+    assert "[Bria Studio] Please Confirm Your Email Address" in subjects
 
 
 def _metrics_answer_to_the_token(stack):

@@ -1,5 +1,5 @@
 """Nothing process-local in production: with DJANGO_DEBUG=false a cache that is not
-shared by every process (the API's rate counters and the login throttle live in it) is a
+shared by every process (the API's rate counters and the login rate limits live in it) is a
 system check error, and every production process refuses to start with it: the release
 step's `migrate`, `qcluster`, and gunicorn, which runs no checks by itself
 (studio/wsgi.py runs them)."""
@@ -33,7 +33,7 @@ def test_production_with_an_unshared_cache_is_an_error_naming_the_variables(back
     with override_settings(DEBUG=False, CACHES=cache(backend)):
         [error] = shared_cache_in_production(None)
     assert error.level == checks.ERROR and error.id == "ops.E001"
-    assert backend in error.msg and "rate limit" in error.msg and "login throttle" in error.msg
+    assert backend in error.msg and "rate limit" in error.msg and "login rate limits" in error.msg
     assert "CACHE_URL" in error.hint and "REDIS_URL" in error.hint
 
 

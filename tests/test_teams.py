@@ -10,7 +10,11 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import mail
+from django.shortcuts import resolve_url
 from django.test import Client, override_settings
 from django.utils import timezone
 from PIL import Image
@@ -229,34 +233,58 @@ def test_a_logged_out_visitor_logs_in_and_comes_back_to_the_invitation(team, new
     client = Client()
     page = client.get(f"/invitations/{token}/").content.decode()
     assert "Join Acme" in page and f"/accounts/login/?next=%2Finvitations%2F{token}%2F" in page
-    assert f"/accounts/signup/?next=%2Finvitations%2F{token}%2F" in page
+    assert 'href="/accounts/signup/"' in page
     response = client.post(f"/invitations/{token}/")
     assert response.status_code == 302 and response["Location"] == f"/accounts/login/?next=/invitations/{token}/"
     assert not team.memberships.filter(user=newcomer).exists()
-    response = client.post("/accounts/login/", {"username": "nina", "password": "pw-for-tests-only",
+    response = client.post("/accounts/login/", {"login": "nina", "password": "pw-for-tests-only",
                                                 "next": f"/invitations/{token}/"})
     assert response.status_code == 302 and response["Location"] == f"/invitations/{token}/"
     assert client.post(response["Location"]).status_code == 302
     assert role_of(team, newcomer) == Role.VIEWER
+    assert client.get("/studio/").context["team"] == team  # switched from their own team
 
 
-def test_a_visitor_signs_up_and_comes_back_to_the_invitation(team, token):
+SAM = {"username": "sam", "email": "sam@example.com", "password1": "a-long-pass-phrase-77",
+       "password2": "a-long-pass-phrase-77"}
+
+
+def test_a_visitor_signs_up_from_an_invitation_and_is_in_the_team_at_once(team, token):
     client = Client()
-    form = client.get(f"/accounts/signup/?next=/invitations/{token}/").content.decode()
-    assert f'name="next" value="/invitations/{token}/"' in form
-    response = client.post("/accounts/signup/", {
-        "username": "sam", "email": "sam@example.com", "password1": "a-long-pass-phrase-77",
-        "password2": "a-long-pass-phrase-77", "next": f"/invitations/{token}/"})
-    assert response.status_code == 302 and response["Location"] == f"/invitations/{token}/"
-    client.post(response["Location"])
-    assert team.memberships.get(user__username="sam").role == Role.VIEWER
+    client.get(f"/invitations/{token}/")
+    form = client.get("/accounts/signup/")
+    assert "You join <strong>Acme</strong> as viewer" in form.content.decode()
+    assert "team_name" not in form.context["form"].fields  # no personal team to name
+    response = client.post("/accounts/signup/", SAM)
+    assert response.status_code == 302 and response["Location"] == resolve_url(settings.LOGIN_REDIRECT_URL)
+    sam = User.objects.get(username="sam")
+    assert [m.team for m in sam.memberships.all()] == [team] and role_of(team, sam) == Role.VIEWER
+    assert "Acme" in client.get("/studio/").content.decode()
+    assert Invitation.find_valid(token) is None
+    assert client.get(f"/invitations/{token}/").status_code == 404  # used
+
+
+def test_an_emailed_invitation_prefills_its_address_and_counts_it_verified(team, owner):
+    invitation, token = team.invite(owner, Role.MEMBER, email="sam@example.com")
+    client = Client()
+    client.get(f"/invitations/{token}/")
+    assert client.get("/accounts/signup/").context["form"]["email"].value() == "sam@example.com"
+    assert client.post("/accounts/signup/", SAM).status_code == 302
+    assert EmailAddress.objects.get(user__username="sam").verified
+    assert role_of(team, User.objects.get(username="sam")) == Role.MEMBER
+
+
+def test_an_invitation_that_died_before_the_sign_up_leaves_a_personal_team(team, token):
+    client = Client()
+    client.get(f"/invitations/{token}/")
+    Invitation.objects.update(revoked_at=timezone.now())
+    assert client.post("/accounts/signup/", SAM).status_code == 302
+    assert [m.team.slug for m in User.objects.get(username="sam").memberships.all()] == ["sam"]
 
 
 def test_signup_ignores_a_next_on_another_site(db):
-    response = Client().post("/accounts/signup/", {
-        "username": "sam", "email": "sam@example.com", "password1": "a-long-pass-phrase-77",
-        "password2": "a-long-pass-phrase-77", "next": "https://evil.example/"})
-    assert response.status_code == 302 and response["Location"] == "/studio/"
+    response = Client().post("/accounts/signup/", {**SAM, "next": "https://evil.example/"})
+    assert response.status_code == 302 and response["Location"] == resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
 # -- roles ---------------------------------------------------------------------------

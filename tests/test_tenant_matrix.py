@@ -50,6 +50,11 @@ def public(answer=OK):
     return {r: answer for r in ROLES}
 
 
+def personal():
+    """A page about the user's own account (password, email): anyone logged in."""
+    return {**public(), "anonymous": LOGIN}
+
+
 def api(expected):
     """The same answers through the native API, where no key is a 401, not a login."""
     return {role: 401 if answer == LOGIN else answer for role, answer in expected.items()}
@@ -57,7 +62,7 @@ def api(expected):
 
 # name → (method, path template, POST data, expected answer per role)
 CASES = {
-    "home": ("get", "/", None, public()),
+    "home": ("get", "/", None, {**public(), "anonymous": LOGIN}),  # where each lands: tests/test_landing.py
     "studio": ("get", "/studio/", None, team_page()),
     "start_fibo": ("post", "/studio/fibo/", {"prompt": "x", "aspect_ratio": "1:1", "steps_num": "30",
                                              "guidance_scale": "7.5"}, team_write()),
@@ -73,6 +78,25 @@ CASES = {
     "login": ("get", "/accounts/login/", None, public()),
     "logout": ("post", "/accounts/logout/", {}, public(LOGIN)),
     "signup": ("get", "/accounts/signup/", None, public()),
+    # django-allauth's account pages (tests/test_accounts.py): the entrance is public (a
+    # logged-in user is sent on), the rest is about the user's own account, never a team's.
+    "account_login": ("get", "/accounts/login/", None, public()),
+    "account_logout": ("post", "/accounts/logout/", {}, public(LOGIN)),
+    "account_signup": ("get", "/accounts/signup/", None, public()),
+    "account_inactive": ("get", "/accounts/inactive/", None, public()),
+    "account_reset_password": ("get", "/accounts/password/reset/", None, public()),
+    "account_reset_password_done": ("get", "/accounts/password/reset/done/", None, public()),
+    "account_reset_password_from_key": ("get", "/accounts/password/reset/key/1-not-a-token/", None, public()),
+    "account_reset_password_from_key_done": ("get", "/accounts/password/reset/key/done/", None, public()),
+    "account_email_verification_sent": ("get", "/accounts/confirm-email/", None, public()),
+    "account_confirm_email": ("get", "/accounts/confirm-email/not-a-key/", None, public()),
+    "account_confirm_login_code": ("get", "/accounts/login/code/confirm/", None, personal()),  # off: sent on
+    "account_email": ("get", "/accounts/email/", None, personal()),
+    "account_change_password": ("get", "/accounts/password/change/", None, personal()),
+    "account_set_password": ("get", "/accounts/password/set/", None, personal()),
+    "account_reauthenticate": ("get", "/accounts/reauthenticate/", None, personal()),
+    "account_request_reauthentication_code": ("get", "/accounts/reauthenticate/code/", None, personal()),
+    "account_confirm_reauthentication_code": ("get", "/accounts/reauthenticate/code/confirm/", None, personal()),
     "healthz": ("get", "/healthz", None, public()),
     "readyz": ("get", "/readyz", None, public()),
     "metrics": ("get", "/metrics", None, public(404)),  # off without METRICS_TOKEN; a session never opens it

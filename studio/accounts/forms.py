@@ -1,21 +1,27 @@
 from decimal import Decimal
 
+from allauth.account.forms import LoginForm as AllauthLoginForm
+from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 
 from studio.accounts.models import INVITATION_DAYS
 from studio.accounts.roles import Action, Role
 from studio.billing.models import dollars_to_micros
 
 
-class SignupForm(UserCreationForm):
-    email = forms.EmailField()
+class SignupForm(AllauthSignupForm):
+    """allauth's sign-up, plus the name of the personal team a user signing up on their
+    own gets (studio.accounts.adapter makes it; an invitation's sign-up has no field)."""
+
     team_name = forms.CharField(max_length=100, required=False, help_text="Defaults to your username.")
 
-    class Meta:
-        model = User
-        fields = ("username", "email")
+
+class LoginForm(AllauthLoginForm):
+    """allauth's login, its field named for what it takes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or email"
 
 
 class DollarsField(forms.DecimalField):

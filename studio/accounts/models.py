@@ -209,6 +209,9 @@ class Membership(models.Model):
     # What this member may spend per calendar month (micro-dollars); empty for no cap.
     monthly_cap = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the user last switched to this team: a new session (another login, another
+    # device) starts in the team used last.
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]

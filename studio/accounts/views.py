@@ -1,4 +1,5 @@
-"""Sign-up, the team page, and everything that changes who is in a team.
+"""Sign-up and login (django-allauth's views, with the studio's twists), the team page,
+and everything that changes who is in a team.
 
 Each write checks who is asking first (403 for a role that may not, 404 for anyone or
 anything outside the current team), then validates (400 with the message next to the
@@ -10,17 +11,17 @@ never redirected to, and never cached.
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from allauth.account import views as allauth_views
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.db.models import Sum
+from django.forms.forms import NON_FIELD_ERRORS
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
@@ -36,8 +37,9 @@ from studio.accounts.access import (
     switch_team,
     team_rules,
 )
-from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, SignupForm, ThresholdForm, TransferForm
-from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Role, Team, TeamError, TeamHasMoney, cap_text
+from studio.accounts.adapter import pending_invitation, remember_invitation
+from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, ThresholdForm, TransferForm
+from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Role, TeamError, TeamHasMoney, cap_text
 from studio.accounts.roles import Action, require
 from studio.activity.models import Event, record
 from studio.billing import money
@@ -45,28 +47,34 @@ from studio.billing.models import MICROS_PER_DOLLAR, format_micros
 from studio.mail import queue_email
 
 
-def signup(request):
-    """A new user gets a personal team, which they own, with an empty wallet. A safe
-    `next` (an invitation link, say) is where they go afterwards."""
-    if request.user.is_authenticated:
-        return redirect("studio")
-    form = SignupForm(request.POST or None)
-    next_url = _safe_next(request)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            user = form.save()
-            Team.create_for(user, form.cleaned_data["team_name"] or user.username)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect(next_url or "studio")
-    return render(request, "accounts/signup.html", {"form": form, "next": next_url},
-                  status=400 if form.errors else 200)
+class SignupView(allauth_views.SignupView):
+    """allauth's sign-up. Opened after an invitation's link, it names the team the new
+    user joins and asks for no team of their own (studio.accounts.adapter)."""
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        if pending_invitation(self.request):
+            form.fields.pop("team_name", None)  # allauth hands out one form per request, cached
+        return form
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "invitation": pending_invitation(self.request)}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
 
-def _safe_next(request):
-    url = request.POST.get("next") or request.GET.get("next") or ""
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return url
-    return ""
+class LoginView(allauth_views.LoginView):
+    """allauth's login, by username or email; a username refused for too many failures
+    from this address answers 429 (the form says why)."""
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "too_many_login_attempts"):
+            response.status_code = 429
+        return response
 
 
 # The team page.
@@ -298,7 +306,11 @@ def invitation(request, token):
     if invitation is None:
         response = render(request, "accounts/invitation_invalid.html", status=404)
     elif not request.user.is_authenticated:
-        response = _invitation_page(request, invitation) if request.method == "GET" else redirect_to_login(request.path)
+        if request.method == "GET":
+            remember_invitation(request, invitation, token)
+            response = _invitation_page(request, invitation)
+        else:
+            response = redirect_to_login(request.path)
     elif request.method == "POST":
         response = _accept(request, invitation)
     else:
@@ -318,7 +330,9 @@ def _invitation_page(request, invitation):
         existing = invitation.team.memberships.filter(user=request.user).first()
     return render(request, "accounts/invitation.html", {
         "invitation": invitation, "existing": existing,
-        "login_url": f"{reverse('login')}?{back}", "signup_url": f"{reverse('signup')}?{back}",
+        # Signing up joins the team at once (the session remembers the invitation);
+        # logging in comes back here to accept.
+        "login_url": f"{reverse('login')}?{back}", "signup_url": reverse("signup"),
     })
 
 

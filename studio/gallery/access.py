@@ -1,14 +1,15 @@
 """Reaching a team's galleries, their items and their share links: the pages and the
 native API alike go through here. Lookups start from the request's team, so another
-team's gallery is a 404; members, admins and owners curate galleries, viewers only
-browse them (403)."""
+team's gallery is a 404 (or, for a link followed to one of the user's other teams, a
+switch there: studio.accounts.access); members, admins and owners curate galleries,
+viewers only browse them (403)."""
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from studio.accounts.access import MANAGING_ROLES
+from studio.accounts.access import MANAGING_ROLES, get_for_member
 
 
 def can_edit_galleries(membership):
@@ -27,7 +28,7 @@ def require_gallery_editor(membership):
 
 
 def get_gallery_for_member(request, code):
-    return get_object_or_404(request.team.galleries.select_related("created_by"), code=code)
+    return get_for_member(request, request.team.galleries.select_related("created_by"), code=code)
 
 
 def get_gallery_for_editor(request, code):

@@ -2,8 +2,8 @@
 
 In production (DEBUG off) the cache must be shared by every process on every machine:
 it holds the API's per-key rate counters (studio/api/ratelimit.py) and the login
-throttle's failure counts (studio/accounts/throttle.py). A per-process cache would let
-each gunicorn process count on its own, multiplying the limits by the number of
+rate limits' counts (django-allauth's, keyed in studio/accounts/adapter.py). A
+per-process cache would let each gunicorn process count on its own, multiplying the limits by the number of
 processes; a dummy cache counts nothing at all. `manage.py check`, `migrate` (the
 release step), `runserver` and `qcluster` run the checks themselves; gunicorn does not,
 so studio/wsgi.py calls refuse_to_serve_on_errors() once the application is loaded.
@@ -30,7 +30,7 @@ def shared_cache_in_production(app_configs, **kwargs):
         return []
     return [checks.Error(
         f"DJANGO_DEBUG is off but the cache ({backend}) keeps its counts in {UNSHARED_CACHES[backend]}: "
-        "the API's rate limit and the login throttle would count per process.",
+        "the API's rate limit and the login rate limits would count per process.",
         hint="Set CACHE_URL (or REDIS_URL, which it defaults to) to the Redis every web process shares.",
         id="ops.E001",
     )]
