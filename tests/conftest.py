@@ -7,11 +7,14 @@ or in a private bucket of a local S3 server (moto) for a test that asks for `s3_
 (tests/s3.py).
 """
 
+import copy
 import time
+import uuid
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 from django_q.brokers import get_broker
@@ -83,6 +86,19 @@ def login(user):
 @pytest.fixture
 def membership(team, member):
     return Membership.objects.select_related("team", "user").get(team=team, user=member)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_of_this_run():
+    """Rate-limit counters (allauth's, the API's) live in the shared cache, which is Redis
+    when the tests run on it: each run counts under a key prefix of its own, so it never
+    inherits the counts of the run before (allauth sends one verification email per
+    address every three minutes, say). The cache is never cleared: that would flush the
+    queue's Redis database too."""
+    caches = copy.deepcopy(django_settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"studio-cache-test-{uuid.uuid4().hex[:12]}"
+    with override_settings(CACHES=caches):
+        yield
 
 
 @pytest.fixture(scope="session")

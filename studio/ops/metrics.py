@@ -138,7 +138,9 @@ def _spend_micros(after, upto):
 def _newest_settled_pk(queryset):
     """The newest row created more than SETTLED_AFTER ago (the created_at index): every
     row below it was committed by now."""
-    pk = queryset.filter(created_at__lt=timezone.now() - SETTLED_AFTER).order_by("-created_at").values_list(
+    # Rows created in the same instant are told apart by their key: the newest is the
+    # highest (a tie left to the database would give any of them).
+    pk = queryset.filter(created_at__lt=timezone.now() - SETTLED_AFTER).order_by("-created_at", "-pk").values_list(
         "pk", flat=True).first()
     return pk or 0
 
