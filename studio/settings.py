@@ -185,6 +185,7 @@ INSTALLED_APPS = [
     "csp",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "studio.accounts",
     "studio.billing",
     "studio.library",
@@ -212,6 +213,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "studio.accounts.mfa.TwoFactorRequired",  # staff without 2FA are sent to enrol before the admin
     "studio.textinput.TextOnlyQuery",  # inside the others: its 400 gets their headers
 ]
 
@@ -350,6 +352,12 @@ ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Bria Studio] "
 # A reset link works once (its token hashes the password it replaces) for 3 hours.
 PASSWORD_RESET_TIMEOUT = 3 * 60 * 60
+# Two-factor (allauth.mfa): an authenticator app's codes, and recovery codes for when it
+# is lost. Owners may require it of their team (Team.requires_2fa); staff need it for
+# the admin (studio/accounts/mfa.py).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Bria Studio"
+MFA_TOTP_TOLERANCE = 1  # a phone's clock a step (30 s) off still works; a login's code works once
 ACCOUNT_RATE_LIMITS = {
     # The key is the username and the client's address together (see LOGIN_FAILURES_PER_USERNAME).
     "login_failed": f"{LOGIN_FAILURES_PER_USERNAME}/{LOGIN_FAILURE_WINDOW_SECONDS}s/key",

@@ -27,6 +27,7 @@ from tests.resolver import public_names  # noqa: F401 (a fixture for every test)
 from tests.s3 import media_env, s3_media, s3_server  # noqa: F401 (fixtures for every test module)
 from tests.smtp import empty_queue, silent_smtp_server, smtp_server  # noqa: F401 (fixtures for every test module)
 from tests.stack import Process, database_env
+from tests.totp import enrol
 
 ACME_CREDIT = 1_000_000  # $1.00
 
@@ -74,7 +75,10 @@ def outsider(db):
 
 @pytest.fixture
 def staff(db):
-    return make_user("stan", is_staff=True, is_superuser=True)
+    """Enrolled in two-factor authentication, which the admin requires of staff."""
+    user = make_user("stan", is_staff=True, is_superuser=True)
+    enrol(user)
+    return user
 
 
 def login(user):

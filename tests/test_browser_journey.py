@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from studio.accounts.models import Team
+from tests import totp
 from tests.test_browser import SCREENSHOTS, browser  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -89,6 +90,9 @@ def test_a_new_teams_first_day(browser, live_server, worker, emulator, staff, se
     admin.goto(f"{base}/admin/")  # the admin sends staff to the studio's login, and back
     admin.fill("#id_login", staff.username)
     admin.fill("#id_password", "pw-for-tests-only")
+    admin.click("form button[type=submit]")
+    admin.wait_for_url("**/accounts/2fa/authenticate/")  # staff use two-factor authentication
+    admin.fill("#id_code", totp.code(totp.secret_of(staff)))
     admin.click("form button[type=submit]")
     admin.wait_for_url(f"{base}/admin/")
     admin.goto(f"{base}/admin/accounts/team/{team.pk}/topup/")

@@ -17,6 +17,7 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
+from tests import totp
 from tests.production import (
     NGINX,
     NGINX_CONF,
@@ -125,7 +126,15 @@ def test_a_new_teams_first_day_in_production(production, browser):  # noqa: F811
     admin.fill("#id_login", "stan")
     admin.fill("#id_password", STAFF_PASSWORD)
     admin.click("form button[type=submit]")
-    admin.wait_for_url(f"{stack.url}/admin/")
+    # Staff set up two-factor authentication before the admin opens (the password first, again).
+    admin.wait_for_url("**/accounts/reauthenticate/**")
+    admin.fill("#id_password", STAFF_PASSWORD)
+    admin.click("form button[type=submit]")
+    admin.wait_for_url("**/accounts/2fa/totp/activate/")
+    admin.fill("#id_code", totp.code(admin.inner_text("#authenticator-secret")))
+    admin.click("form button[type=submit]")
+    admin.wait_for_url("**/accounts/2fa/recovery-codes/")
+    admin.goto(f"{stack.url}/admin/")
     (team_pk,), = stack.sql("SELECT t.id FROM accounts_team t JOIN accounts_membership m ON m.team_id = t.id "
                             "JOIN auth_user u ON u.id = m.user_id WHERE u.username = 'nina'")
     admin.goto(f"{stack.url}/admin/accounts/team/{team_pk}/topup/")

@@ -100,6 +100,7 @@ NOT_ON_A_MEMBER = {
     "team": "the page",
     "api_keys": "the list of keys",
     "set_threshold": "a setting of the team's wallet (owners only)",
+    "set_two_factor": "a setting of the whole team (owners only), tests/test_mfa.py",
     "leave_team": "leaving: anyone but the last owner, tests/test_teams.py",
     "delete_team": "closing the whole team (owners only)",
 }

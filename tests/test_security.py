@@ -18,7 +18,7 @@ from jobs.actions import start_fibo
 from jobs.transitions import apply_status
 from studio.accounts import throttle
 from studio.gallery.models import Gallery, ShareLink
-from tests import test_browser
+from tests import test_browser, totp
 from tests.conftest import login
 from tests.stack import ROOT
 from tests.test_browser import log_in
@@ -362,6 +362,8 @@ def test_the_admin_logs_in_through_the_studio_s_login(staff, member):
     response = client.post("/admin/login/", {"username": "stan", "password": PASSWORD})
     assert response.status_code == 302 and "_auth_user_id" not in client.session
     response = client.post("/accounts/login/?next=%2Fadmin%2F", {"login": "stan", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/accounts/2fa/authenticate/"  # staff use 2FA
+    response = client.post(response["Location"], {"code": totp.code(totp.secret_of(staff))})
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
     assert login(member).get("/admin/login/").status_code == 403  # logged in, not staff

@@ -97,12 +97,24 @@ CASES = {
     "account_reauthenticate": ("get", "/accounts/reauthenticate/", None, personal()),
     "account_request_reauthentication_code": ("get", "/accounts/reauthenticate/code/", None, personal()),
     "account_confirm_reauthentication_code": ("get", "/accounts/reauthenticate/code/confirm/", None, personal()),
+    # Two-factor authentication (allauth.mfa): the user's own authenticators only; the
+    # matrix's users have none, so those about one are a 404 (tests/test_mfa.py has the rest).
+    "mfa_index": ("get", "/accounts/2fa/", None, personal()),
+    "mfa_authenticate": ("get", "/accounts/2fa/authenticate/", None, personal()),  # only in a login's stage
+    "mfa_reauthenticate": ("get", "/accounts/2fa/reauthenticate/", None, personal()),
+    "mfa_activate_totp": ("get", "/accounts/2fa/totp/activate/", None, personal()),
+    "mfa_deactivate_totp": ("get", "/accounts/2fa/totp/deactivate/", None, {**public(404), "anonymous": LOGIN}),
+    "mfa_view_recovery_codes": ("get", "/accounts/2fa/recovery-codes/", None, {**public(404), "anonymous": LOGIN}),
+    "mfa_generate_recovery_codes": ("get", "/accounts/2fa/recovery-codes/generate/", None, personal()),
+    "mfa_download_recovery_codes": ("get", "/accounts/2fa/recovery-codes/download/", None,
+                                    {**public(404), "anonymous": LOGIN}),
     "healthz": ("get", "/healthz", None, public()),
     "readyz": ("get", "/readyz", None, public()),
     "metrics": ("get", "/metrics", None, public(404)),  # off without METRICS_TOKEN; a session never opens it
     "favicon": ("get", "/favicon.ico", None, public()),
     "team": ("get", "/team/", None, team_page()),
     "set_threshold": ("post", "/team/threshold/", {"low_balance_threshold": "1"}, team_write(("owner",))),
+    "set_two_factor": ("post", "/team/two-factor/", {"requires_2fa": "off"}, team_write(("owner",))),
     "set_cap": ("post", "/team/members/mark/cap/", {"monthly_cap": "1"}, team_object(MANAGERS)),
     "wallet": ("get", "/wallet/", None, team_page()),
     "wallet_csv": ("get", "/wallet/export.csv", None, team_page()),
@@ -148,6 +160,11 @@ CASES = {
     "api_keys": ("get", "/team/api-keys/", None, team_page(MANAGERS)),
     "api_key_create": ("post", "/team/api-keys/new/", {"name": "k", "member": "mark"}, team_write(MANAGERS)),
     "api_key_revoke": ("post", "/team/api-keys/{key}/revoke/", {}, team_object(MANAGERS)),
+    # The profile is the user's own (tests/test_profile.py). The world's key acts as mark, a
+    # member, who may not revoke his own keys (roles.py); to anyone else it is nobody's.
+    "profile": ("get", "/accounts/profile/", None, personal()),
+    "profile_revoke_key": ("post", "/accounts/profile/keys/{key}/revoke/", {},
+                           {**public(404), "member": 403, "anonymous": LOGIN}),
     # The gateway-compatible API answers to team API keys only (tests/test_api_gateway.py),
     # never to a browser session.
     "api_gateway_fibo": ("post", "/bria-fibo-bbq-preview/v1/bria-fibo-bbq-preview-request", {}, public(401)),

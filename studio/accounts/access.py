@@ -74,7 +74,8 @@ def get_own_team(request, slug):
 
 def member_required(view):
     """Logged in and a member of a team; sets request.membership and request.team. A
-    followed link to an object of another of the user's teams switches there."""
+    followed link to an object of another of the user's teams switches there. A team
+    that requires two-factor authentication sends a member without it to enrol."""
 
     @login_required
     @wraps(view)
@@ -87,6 +88,10 @@ def member_required(view):
         request.membership = membership
         request.team = membership.team
         request.follows_link = follows_link(request)
+        from studio.accounts.mfa import team_requires_enrolment
+
+        if enrol := team_requires_enrolment(request):
+            return enrol
         try:
             return view(request, *args, **kwargs)
         except InAnotherTeam as elsewhere:

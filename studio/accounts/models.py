@@ -53,6 +53,9 @@ class Team(models.Model):
     # A banner shows, and the owners get one email, when the available balance drops
     # below this (micro-dollars); empty for no alert.
     low_balance_threshold = models.BigIntegerField(null=True, blank=True)
+    # Set by an owner: members without two-factor authentication are sent to enrol
+    # before they open any of the team's pages (studio/accounts/mfa.py).
+    requires_2fa = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # A "deleted" team whose ledger must stay (entries PROTECT their team): it has no
     # members left, and nobody can switch to it or join it again.

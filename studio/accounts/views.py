@@ -39,7 +39,9 @@ from studio.accounts.access import (
 )
 from studio.accounts.adapter import pending_invitation, remember_invitation
 from studio.accounts.forms import CapForm, CloseTeamForm, InviteForm, RoleForm, ThresholdForm, TransferForm
+from studio.accounts.mfa import TwoFactorForm
 from studio.accounts.models import ROLE_DESCRIPTIONS, Invitation, Role, TeamError, TeamHasMoney, cap_text
+from studio.accounts.profile import with_account_details
 from studio.accounts.roles import Action, require
 from studio.activity.models import Event, record
 from studio.billing import money
@@ -81,7 +83,10 @@ class LoginView(allauth_views.LoginView):
 
 def _team_context(request, cap_forms=None, threshold_form=None, role_forms=None, **extra):
     team, me = request.team, request.membership
+    is_owner = me.role == Role.OWNER
     memberships = team.memberships.select_related("user").order_by("created_at")
+    if is_owner:  # whose email is verified, who uses 2FA: for the owners' eyes only
+        memberships = with_account_details(memberships)
     spent = dict(
         Job.objects.filter(team=team, created_at__gte=money.month_start(), money__in=[Job.Money.HELD, Job.Money.CHARGED])
         .values_list("created_by").annotate(total=Sum("price"))
@@ -96,7 +101,6 @@ def _team_context(request, cap_forms=None, threshold_form=None, role_forms=None,
         for m in memberships
     ]
     threshold_form = threshold_form or ThresholdForm(initial={"low_balance_threshold": _dollars(team.low_balance_threshold)})
-    is_owner = me.role == Role.OWNER
     context = {
         "rows": rows, "threshold_form": threshold_form, "can_manage": me.role in MANAGING_ROLES, "is_owner": is_owner,
         "grantable_roles": [(role, role.label) for role in me.grantable_roles],
@@ -158,6 +162,29 @@ def set_threshold(request):
 
 def _threshold_text(micros):
     return "none" if micros is None else format_micros(micros)
+
+
+@require_POST
+@member_required
+def set_two_factor(request):
+    """Owners require two-factor authentication of every member, or stop requiring it;
+    an owner turns it on only once they use it themselves."""
+    require_owner(request.membership)
+    form = TwoFactorForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        return _team_page(request, status=400, two_factor_form=form)
+    required = form.cleaned_data["requires_2fa"]
+    with transaction.atomic():
+        request.team.requires_2fa = required
+        request.team.save(update_fields=["requires_2fa"])
+        record(request.team, request.user, Event.Verb.TWO_FACTOR_CHANGED, _two_factor_text(required),
+               requires_2fa=required)
+    messages.success(request, f"Two-factor authentication is {_two_factor_text(required)} in {request.team.name}.")
+    return redirect("team")
+
+
+def _two_factor_text(required):
+    return "required" if required else "optional"
 
 
 # Members and roles.

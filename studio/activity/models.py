@@ -25,6 +25,7 @@ class Event(AppendOnlyModel):
         BONUS = "bonus", "received the first top-up bonus"
         CAP_CHANGED = "cap_changed", "changed a spend cap"
         THRESHOLD_CHANGED = "threshold_changed", "changed the low-balance warning"
+        TWO_FACTOR_CHANGED = "two_factor_changed", "changed the two-factor requirement"
         INVITED = "invited", "invited"
         JOINED = "joined", "joined the team"
         ROLE_CHANGED = "role_changed", "changed a role"
@@ -74,7 +75,7 @@ class Event(AppendOnlyModel):
 AUDITED = frozenset({
     Event.Verb.TOPPED_UP, Event.Verb.BONUS, Event.Verb.CAP_CHANGED, Event.Verb.THRESHOLD_CHANGED,
     Event.Verb.INVITED, Event.Verb.JOINED, Event.Verb.ROLE_CHANGED, Event.Verb.REMOVED_MEMBER, Event.Verb.LEFT,
-    Event.Verb.OWNERSHIP_TRANSFERRED, Event.Verb.SHARED, Event.Verb.SHARE_REVOKED,
+    Event.Verb.OWNERSHIP_TRANSFERRED, Event.Verb.SHARED, Event.Verb.SHARE_REVOKED, Event.Verb.TWO_FACTOR_CHANGED,
     Event.Verb.API_KEY_CREATED, Event.Verb.API_KEY_REVOKED,
 })
 
