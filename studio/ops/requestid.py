@@ -21,11 +21,19 @@ TASK_KEY = "studio_request_id"
 _SANE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 _current = ContextVar("request_id", default=None)
+# The values of the request's cookies (its session id, say), which an error report must
+# not carry wherever they turn up: a frame's variables, a repr (studio/ops/sentry.py).
+_cookie_values = ContextVar("cookie_values", default=())
 
 
 def current():
     """The request id of the request or task this code runs for, or None."""
     return _current.get()
+
+
+def cookie_values():
+    """The values of the current request's cookies, long enough to be secrets."""
+    return _cookie_values.get()
 
 
 class RequestIdMiddleware:
@@ -40,6 +48,7 @@ class RequestIdMiddleware:
         given = request.headers.get(HEADER, "")
         request_id = given if _SANE.fullmatch(given) else uuid.uuid4().hex
         _current.set(request_id)
+        _cookie_values.set(tuple(value for value in request.COOKIES.values() if len(value) >= 8))
         response = self.get_response(request)
         response[HEADER] = request_id
         return response
@@ -47,6 +56,7 @@ class RequestIdMiddleware:
 
 def clear(**kwargs):
     _current.set(None)
+    _cookie_values.set(())
 
 
 # -- django-q2 signals (connected in studio/ops/apps.py) -----------------------------

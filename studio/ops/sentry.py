@@ -12,7 +12,8 @@ webhook tokens, team API keys, share, invitation and signed-media tokens in URLs
 the values of secret-bearing fields wherever they appear (Authorization,
 Ocp-Apim-Subscription-Key, cookies, query strings, X-Webhook-URL), and replaces the
 studio's own secrets (gateway key, secret key, metrics token, storage and SMTP passwords)
-should one appear in any text, a stack frame's variables included; query strings are
+and the values of the request's cookies (its session id) should one appear in any text,
+a stack frame's variables included; query strings are
 dropped wherever a URL is written out.
 """
 
@@ -56,7 +57,7 @@ def before_send(event, hint):
     request_id = requestid.current()
     if request_id:
         event.setdefault("tags", {})["request_id"] = request_id
-    return scrub(event, _studio_secrets())
+    return scrub(event, [*_studio_secrets(), *requestid.cookie_values()])
 
 
 def scrub(value, secrets):
